@@ -1,0 +1,555 @@
+"""Where the raw images come from: scikit-image's photographs, a folder, a paired folder, a URL.
+
+Every ``fetch_*`` function copies (or writes) the files *as found* into a destination folder and
+returns a list of :class:`RawItem`; nothing is validated here (that is ``ingest``'s job), so a
+non-image file in a folder is returned too, and the ingest report says why it was refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import re
+import shutil
+import stat
+import tarfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+
+from superres import __version__
+from superres.data.imageio import IMAGE_SUFFIXES, write_png
+from superres.errors import ConfigError, DownloadError
+
+__all__ = [
+    "EMBEDDED_IMAGES",
+    "KNOWN_ARCHIVES",
+    "RawItem",
+    "default_cache_dir",
+    "download",
+    "extract_archive",
+    "fetch_embedded",
+    "fetch_folder",
+    "fetch_paired_folder",
+    "fetch_url",
+]
+
+logger = logging.getLogger(__name__)
+
+# The natural photographs shipped inside scikit-image (no network needed).
+EMBEDDED_IMAGES: tuple[str, ...] = (
+    "astronaut",
+    "brick",
+    "camera",
+    "cell",
+    "chelsea",
+    "clock",
+    "coffee",
+    "coins",
+    "grass",
+    "gravel",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "moon",
+    "motorcycle_left",
+    "motorcycle_right",
+    "page",
+    "retina",
+    "rocket",
+    "text",
+)
+
+KNOWN_ARCHIVES: dict[str, dict[str, str | None]] = {
+    "div2k_train_hr": {"url": "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip", "sha256": None},
+    "div2k_valid_hr": {"url": "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip", "sha256": None},
+}
+
+_CHUNK = 1 << 20
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class RawItem:
+    """One fetched file: ``name`` is a unique output file name (``a__x.png`` for ``a/x.png``),
+    ``path`` the copy in the destination folder, ``origin`` where it came from."""
+
+    name: str
+    path: Path
+    origin: str
+    note: str = ""
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _flat_name(relative: PurePosixPath) -> str:
+    return "__".join(relative.parts)
+
+
+def _unique(name: str, used: set[str]) -> str:
+    """``name``, or ``stem-2.suffix``, ``stem-3.suffix``... whichever is not in ``used``
+    (compared case-insensitively); the result is added to ``used``."""
+    candidate = name
+    stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
+    n = 1
+    while candidate.casefold() in used:
+        n += 1
+        candidate = f"{stem}-{n}{suffix}"
+    used.add(candidate.casefold())
+    return candidate
+
+
+def _walk_files(root: Path, exclude: Path | None = None) -> list[PurePosixPath]:
+    """Relative paths of the regular, non-hidden files under ``root``, recursively, sorted.
+    Hidden folders are skipped, and so is ``exclude`` (a folder that may be inside ``root``)."""
+    excluded = exclude.resolve() if exclude is not None else None
+    found = []
+    for folder, dirnames, filenames in os.walk(root):
+        here = Path(folder)
+        dirnames[:] = [
+            d for d in dirnames if not _is_hidden(d) and (excluded is None or (here / d).resolve() != excluded)
+        ]
+        for filename in filenames:
+            if _is_hidden(filename):
+                continue
+            full = here / filename
+            if not full.is_file():  # a broken link, a socket...
+                logger.warning("skipping %s: not a regular file", full)
+                continue
+            found.append(PurePosixPath(full.relative_to(root).as_posix()))
+    return sorted(found, key=PurePosixPath.as_posix)
+
+
+def _require_folder(folder: Path, parameter: str = "data.path") -> Path:
+    if not folder.exists():
+        raise ConfigError(f"{parameter}: folder {folder} does not exist; check the path or create it")
+    if not folder.is_dir():
+        raise ConfigError(f"{parameter}: {folder} is not a folder; give a folder of images")
+    return folder
+
+
+# --- scikit-image ---------------------------------------------------------------------------
+
+
+def fetch_embedded(dest: str | os.PathLike[str], names: Iterable[str] | None = None) -> list[RawItem]:
+    """Write scikit-image's photographs (all of ``EMBEDDED_IMAGES``, or ``names``) to
+    ``dest/<name>.png``, lossless, gray ones as 8-bit gray."""
+    if names is None:
+        selected = list(EMBEDDED_IMAGES)
+    else:
+        if isinstance(names, str):
+            names = [names]
+        selected = list(dict.fromkeys(names))
+        unknown = [n for n in selected if n not in EMBEDDED_IMAGES]
+        if unknown:
+            raise ConfigError(
+                f"data.names: unknown embedded image(s) {', '.join(map(repr, unknown))}; "
+                f"valid names: {', '.join(EMBEDDED_IMAGES)}"
+            )
+        if not selected:
+            raise ConfigError("data.names is empty; list some of " + ", ".join(EMBEDDED_IMAGES) + " or use null for all")
+
+    import skimage.data  # imported here: it is slow to import and only this source needs it
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    stereo = None
+    items = []
+    for name in selected:
+        if name.startswith("motorcycle_"):
+            if stereo is None:
+                stereo = skimage.data.stereo_motorcycle()
+            side = name.removeprefix("motorcycle_")
+            array = stereo[0] if side == "left" else stereo[1]
+            origin = f"skimage.data.stereo_motorcycle() ({side} view)"
+        else:
+            array = getattr(skimage.data, name)()
+            origin = f"skimage.data.{name}()"
+        path = dest / f"{name}.png"
+        write_png(path, array)
+        items.append(RawItem(name=path.name, path=path, origin=origin))
+    logger.info("wrote %d scikit-image photographs to %s", len(items), dest)
+    return items
+
+
+# --- folders ---------------------------------------------------------------------------------
+
+
+def _copy_tree(src: Path, dest: Path, files: Iterable[PurePosixPath], used: set[str]) -> list[RawItem]:
+    items = []
+    for rel in files:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / rel, target)
+        flat = _flat_name(rel)
+        name = _unique(flat, used)
+        note = f"renamed from {flat} (name collision)" if name != flat else ""
+        items.append(RawItem(name=name, path=target, origin=str(src / rel), note=note))
+    return items
+
+
+def fetch_folder(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[RawItem]:
+    """Copy every regular, non-hidden file under ``src`` (recursively) to ``dest``, keeping the
+    relative paths. Item names are the relative paths with ``/`` replaced by ``__``."""
+    src, dest = _require_folder(Path(src)), Path(dest)
+    files = _walk_files(src, exclude=dest)
+    if not files:
+        raise ConfigError(f"data.path: folder {src} has no files; put images in it or choose another data.source")
+    dest.mkdir(parents=True, exist_ok=True)
+    items = _copy_tree(src, dest, files, set())
+    logger.info("copied %d files from %s", len(items), src)
+    return items
+
+
+_LR_SCALE_SUFFIX = re.compile(r"^(?P<base>.+?)[_-]?x\d+$", re.IGNORECASE)
+
+
+def _index_by_stem(root: Path, kind: str, unmatched: list[tuple[Path, str]]) -> dict[str, PurePosixPath]:
+    """``{relative path without suffix: relative path}`` of the files under ``root``; files that
+    share that key (``x.png`` and ``x.jpg``) cannot be paired and go to ``unmatched``."""
+    groups: dict[str, list[PurePosixPath]] = {}
+    for rel in _walk_files(root):
+        groups.setdefault(rel.with_suffix("").as_posix(), []).append(rel)
+    index = {}
+    for key, rels in groups.items():
+        if len(rels) == 1:
+            index[key] = rels[0]
+            continue
+        for rel in rels:
+            others = ", ".join(r.name for r in rels if r != rel)
+            unmatched.append(
+                (root / rel, f"another {kind} file has the stem '{key}' ({others}); rename or remove one of them")
+            )
+    return index
+
+
+def fetch_paired_folder(
+    src: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    hr_dir: str = "high_res",
+    lr_dir: str = "low_res",
+) -> tuple[list[tuple[RawItem, RawItem]], list[tuple[Path, str]]]:
+    """Pair the files of ``<src>/<hr_dir>`` and ``<src>/<lr_dir>`` (or of ``<src>/train/...``) by
+    relative path without suffix, copying them to ``dest/hr`` and ``dest/lr``.
+
+    A low-resolution stem with a scale suffix (``0001x4``, ``0001_x4``) also matches the
+    high-resolution ``0001``. Returns ``(pairs, unmatched)``: ``(hr item, lr item)`` pairs and
+    ``(source path, reason)`` for every file without a partner.
+    """
+    src, dest = _require_folder(Path(src)), Path(dest)
+    for base in (src, src / "train"):
+        if (base / hr_dir).is_dir() and (base / lr_dir).is_dir():
+            break
+    else:
+        raise ConfigError(
+            f"data.path: {src} has no {hr_dir}/ and {lr_dir}/ folders (nor train/{hr_dir}/ and train/{lr_dir}/); "
+            "put the high-resolution images in one and the low-resolution ones in the other"
+        )
+    hr_root, lr_root = base / hr_dir, base / lr_dir
+    unmatched: list[tuple[Path, str]] = []
+    hr_index = _index_by_stem(hr_root, "high-resolution", unmatched)
+    lr_index = _index_by_stem(lr_root, "low-resolution", unmatched)
+    if not hr_index and not lr_index and not unmatched:
+        raise ConfigError(f"data.path: {hr_root} and {lr_root} have no files; put image pairs in them")
+
+    lr_by_hr_key: dict[str, str] = {}
+    for lr_key in lr_index:
+        if lr_key in hr_index:
+            lr_by_hr_key.setdefault(lr_key, lr_key)
+    for lr_key in lr_index:
+        match = _LR_SCALE_SUFFIX.match(lr_key)
+        if lr_key not in hr_index and match and match["base"] in hr_index:
+            lr_by_hr_key.setdefault(match["base"], lr_key)
+    paired_lr = set(lr_by_hr_key.values())
+
+    hr_used: set[str] = set()
+    lr_used: set[str] = set()
+    pairs = []
+    for hr_key in sorted(hr_index):
+        hr_rel = hr_index[hr_key]
+        lr_key = lr_by_hr_key.get(hr_key)
+        if lr_key is None:
+            unmatched.append((hr_root / hr_rel, f"no low-resolution file with stem '{hr_key}'"))
+            continue
+        (hr_item,) = _copy_tree(hr_root, dest / "hr", [hr_rel], hr_used)
+        (lr_item,) = _copy_tree(lr_root, dest / "lr", [lr_index[lr_key]], lr_used)
+        pairs.append((hr_item, lr_item))
+    for lr_key in sorted(lr_index):
+        if lr_key not in paired_lr:
+            unmatched.append((lr_root / lr_index[lr_key], f"no high-resolution file with stem '{lr_key}'"))
+    unmatched.sort(key=lambda entry: str(entry[0]))
+
+    if not pairs:
+        raise ConfigError(
+            f"data.path: no file of {hr_root} has a partner in {lr_root} (files are paired by name without "
+            f"suffix, e.g. {hr_dir}/0001.png with {lr_dir}/0001.png or {lr_dir}/0001x4.png); rename them to match"
+        )
+    for path, reason in unmatched:
+        logger.warning("unpaired %s: %s", path, reason)
+    logger.info("paired %d files from %s (%d unpaired)", len(pairs), base, len(unmatched))
+    return pairs, unmatched
+
+
+# --- downloads -------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """Where downloaded archives are kept between runs: ``$XDG_CACHE_HOME/superres``, else
+    ``~/.cache/superres``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "superres"
+
+
+def _normalise_sha256(sha256: str | None) -> str | None:
+    if sha256 is None:
+        return None
+    value = str(sha256).strip().lower()
+    if not _SHA256_RE.match(value):
+        raise ConfigError(f"data.sha256: {sha256!r} is not a SHA-256 digest (64 hexadecimal characters)")
+    return value
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _filename_from_url(url: str) -> str:
+    name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
+    if not name or name in {".", ".."}:
+        raise ConfigError(f"data.path: cannot tell a file name from the URL {url}; give one that ends with the file name")
+    return name
+
+
+def download(
+    url: str,
+    dest_dir: str | os.PathLike[str],
+    *,
+    sha256: str | None = None,
+    filename: str | None = None,
+    timeout: float = 60,
+) -> Path:
+    """Download ``url`` to ``dest_dir/<filename>`` (default: the last part of the URL's path).
+
+    The data goes to ``<filename>.part`` first, is checked against ``sha256`` when given, and is
+    then renamed. A file already there is kept (no request made) when its checksum matches, or,
+    with no checksum given, when it is not empty.
+    """
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in {"http", "https"}:
+        raise ConfigError(f"data.path: {url!r} is not an http(s) URL; give an http:// or https:// URL")
+    expected = _normalise_sha256(sha256)
+    name = filename if filename is not None else _filename_from_url(url)
+    if not name or "/" in name or "\\" in name or name in {".", ".."}:
+        raise ConfigError(f"download filename {name!r} must be a plain file name")
+    dest_dir = Path(dest_dir)
+    final = dest_dir / name
+    part = dest_dir / f"{name}.part"
+
+    if final.is_file():
+        if expected is None and final.stat().st_size > 0:
+            logger.info("%s already downloaded (no checksum to verify); skipping the download", final)
+            return final
+        if expected is not None:
+            actual = _file_sha256(final)
+            if actual == expected:
+                logger.info("%s already downloaded and its sha256 matches; skipping the download", final)
+                return final
+            logger.warning("%s exists but its sha256 is %s, not %s; downloading again", final, actual, expected)
+
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    advice = f"check the URL and your network connection, or download the file manually to {final}"
+    request = urllib.request.Request(url, headers={"User-Agent": f"superres/{__version__}"})
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(part, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            with tqdm(
+                total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name, disable=None, leave=False
+            ) as bar:
+                for block in iter(lambda: response.read(_CHUNK), b""):
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    bar.update(len(block))
+        if total is not None and received != total:
+            raise DownloadError(f"download of {url} stopped after {received} of {total} bytes; {advice}")
+    except urllib.error.HTTPError as exc:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"could not download {url}: HTTP {exc.code} {exc.reason}; {advice}") from exc
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        part.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", None) or exc
+        raise DownloadError(f"could not download {url}: {reason}; {advice}") from exc
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+
+    actual = digest.hexdigest()
+    if expected is not None and actual != expected:
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"checksum mismatch for {url}: expected sha256 {expected}, got {actual}; the download is corrupt or "
+            "the file changed upstream: retry, or check data.sha256"
+        )
+    os.replace(part, final)
+    logger.info("downloaded %s to %s (%d bytes, sha256 %s)", url, final, received, actual)
+    return final
+
+
+# --- archives --------------------------------------------------------------------------------
+
+
+def _safe_member(archive: Path, name: str) -> PurePosixPath | None:
+    """The member's relative path, ``None`` for the archive's root; raises on path traversal."""
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix):
+        raise DownloadError(f"{archive}: member {name!r} has an absolute path; refusing to extract this archive")
+    parts = [p for p in posix.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise DownloadError(f"{archive}: member {name!r} points outside the archive ('..'); refusing to extract it")
+    return PurePosixPath(*parts) if parts else None
+
+
+def _archive_kind(archive: Path) -> str:
+    if zipfile.is_zipfile(archive):
+        return "zip"
+    try:
+        if tarfile.is_tarfile(archive):
+            return "tar"
+    except (OSError, tarfile.TarError, EOFError, zlib.error):
+        pass
+    raise DownloadError(
+        f"{archive} is not a zip or tar archive (.zip, .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz); "
+        "delete it and download it again, or extract it yourself and use data.source: folder"
+    )
+
+
+def _extract_zip(archive: Path, dest: Path) -> list[Path]:
+    with zipfile.ZipFile(archive) as zf:
+        plan = []
+        for info in zf.infolist():
+            rel = _safe_member(archive, info.filename)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise DownloadError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to extract it")
+            if rel is not None and not info.is_dir():
+                plan.append((info, rel))
+        extracted = []
+        for info, rel in plan:
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out, _CHUNK)
+            extracted.append(target)
+    return extracted
+
+
+def _extract_tar(archive: Path, dest: Path) -> list[Path]:
+    with tarfile.open(archive, "r:*") as tf:
+        plan = []
+        for member in tf.getmembers():
+            rel = _safe_member(archive, member.name)
+            if member.issym() or member.islnk():
+                raise DownloadError(f"{archive}: member {member.name!r} is a link; refusing to extract this archive")
+            if member.isdir():
+                continue
+            if not member.isfile():
+                raise DownloadError(f"{archive}: member {member.name!r} is a special file; refusing to extract it")
+            if rel is not None:
+                plan.append((member, rel))
+        extracted = []
+        for member, rel in plan:
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            src = tf.extractfile(member)
+            if src is None:  # cannot happen for a regular file
+                continue
+            with src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out, _CHUNK)
+            extracted.append(target)
+    return extracted
+
+
+def extract_archive(archive: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[Path]:
+    """Extract a zip or tar (plain, gz, bz2, xz) archive into ``dest``; returns the extracted
+    regular files, sorted. Every member is checked before anything is written: absolute paths,
+    ``..`` and links are refused with ``DownloadError``."""
+    archive, dest = Path(archive), Path(dest)
+    if not archive.is_file():
+        raise DownloadError(f"archive {archive} does not exist; download it first")
+    kind = _archive_kind(archive)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        files = _extract_zip(archive, dest) if kind == "zip" else _extract_tar(archive, dest)
+    except DownloadError:
+        raise
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise DownloadError(f"{archive} is corrupt ({exc}); delete it and download it again") from exc
+    logger.info("extracted %d files from %s to %s", len(files), archive, dest)
+    return sorted(files)
+
+
+def fetch_url(
+    url_or_known_name: str,
+    dest: str | os.PathLike[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None,
+    sha256: str | None = None,
+) -> list[RawItem]:
+    """Download an archive (a URL or a name of ``KNOWN_ARCHIVES``) into ``cache_dir`` (kept
+    between runs, so a re-run downloads nothing; ``None``: :func:`default_cache_dir`) and extract
+    it into ``dest``. A URL of a single image file is copied into ``dest`` as is. Items are named
+    as by :func:`fetch_folder`."""
+    source = str(url_or_known_name).strip()
+    if source in KNOWN_ARCHIVES:
+        url = str(KNOWN_ARCHIVES[source]["url"])
+        sha256 = sha256 if sha256 is not None else KNOWN_ARCHIVES[source]["sha256"]
+    elif "://" in source:
+        url = source
+    else:
+        raise ConfigError(
+            f"data.path: {source!r} is neither a URL nor a known archive name ({', '.join(KNOWN_ARCHIVES)})"
+        )
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    archive = download(url, cache, sha256=sha256)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if archive.suffix.lower() in IMAGE_SUFFIXES:
+        target = dest / archive.name
+        shutil.copy2(archive, target)
+        return [RawItem(name=archive.name, path=target, origin=url)]
+    extracted = extract_archive(archive, dest)
+    files = sorted(
+        rel
+        for rel in (PurePosixPath(path.relative_to(dest).as_posix()) for path in extracted)
+        if not any(_is_hidden(part) for part in rel.parts)  # .DS_Store, __MACOSX/._x.png...
+    )
+    if not files:
+        raise DownloadError(f"archive {archive} (from {url}) has no files; check the URL")
+    used: set[str] = set()
+    items = []
+    for rel in files:
+        flat = _flat_name(rel)
+        name = _unique(flat, used)
+        note = f"renamed from {flat} (name collision)" if name != flat else ""
+        items.append(RawItem(name=name, path=dest / rel, origin=f"{url}#{rel}", note=note))
+    logger.info("fetched %d files from %s", len(items), url)
+    return items

@@ -1,0 +1,73 @@
+"""EDSR: Lim, Son, Kim, Nah, Lee, "Enhanced Deep Residual Networks for Single Image
+Super-Resolution" (CVPRW 2017).
+
+Residual blocks without batch normalisation (conv-ReLU-conv, output scaled by ``res_scale``),
+a long skip over the body, and sub-pixel upsampling. The baseline is ``n_resblocks=16,
+n_feats=64, res_scale=1``; the full model ``n_resblocks=32, n_feats=256, res_scale=0.1``.
+The DIV2K RGB mean is subtracted at the input and added back at the output (a fixed buffer,
+not a parameter).
+
+Input: N x 3 x h x w in [0, 1]. Output: N x 3 x (scale*h) x (scale*w). Scales 2, 3, 4 and 8.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from superres.errors import ConfigError
+
+DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
+
+
+def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, n_feats: int, res_scale: float) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv3x3(n_feats, n_feats), nn.ReLU(inplace=True), conv3x3(n_feats, n_feats))
+        self.res_scale = res_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) * self.res_scale
+
+
+class Upsampler(nn.Sequential):
+    """Sub-pixel convolution: log2(scale) x2 steps for powers of two, one x3 step for 3."""
+
+    def __init__(self, scale: int, n_feats: int) -> None:
+        layers: list[nn.Module] = []
+        if scale == 3:
+            layers += [conv3x3(n_feats, 9 * n_feats), nn.PixelShuffle(3)]
+        elif scale in (2, 4, 8):
+            for _ in range(int(math.log2(scale))):
+                layers += [conv3x3(n_feats, 4 * n_feats), nn.PixelShuffle(2)]
+        else:
+            raise ConfigError(f"EDSR supports scales 2, 3, 4 and 8, not {scale} (prepare.scale)")
+        super().__init__(*layers)
+
+
+class EDSR(nn.Module):
+    def __init__(
+        self,
+        scale: int,
+        n_resblocks: int = 16,
+        n_feats: int = 64,
+        res_scale: float = 1.0,
+        channels: int = 3,
+    ) -> None:
+        super().__init__()
+        self.scale = scale
+        self.register_buffer("mean", torch.tensor(DIV2K_RGB_MEAN[:channels]).view(1, channels, 1, 1), persistent=False)
+        self.head = conv3x3(channels, n_feats)
+        self.body = nn.Sequential(*(ResBlock(n_feats, res_scale) for _ in range(n_resblocks)), conv3x3(n_feats, n_feats))
+        self.tail = nn.Sequential(Upsampler(scale, n_feats), conv3x3(n_feats, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.head(x - self.mean)
+        x = x + self.body(x)
+        return self.tail(x) + self.mean

@@ -1,0 +1,145 @@
+"""Nodes of the per-architecture template. Thin: they call the library and the tracker."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from superres.data.imageio import write_png
+from superres.inference import pick_device, super_resolve
+from superres.metrics import aggregate, image_metrics, json_safe
+from superres.models import count_parameters, create_model
+from superres.models.weights import Weights, save_weights
+from superres.training.config import TrainConfig
+from superres.training.data import PatchDataset
+from superres.training.tracking import MlflowCallback, Tracker, default_tracking_uri
+from superres.training.trainer import train
+
+log = logging.getLogger(__name__)
+
+Partitions = Mapping[str, Callable[[], np.ndarray]]
+HISTORY_CURVES = {"train_loss": "train/loss_mean", "val_psnr_y": "val/psnr_y"}
+PICTURES_LOGGED = 4
+
+
+def _tracker(tracking: Mapping[str, Any]) -> Tracker:
+    return Tracker(default_tracking_uri(Path.cwd()), tracking["experiment"])
+
+
+def train_model(
+    patches: Mapping[str, np.ndarray],
+    val_lr: Partitions,
+    val_hr: Partitions,
+    model_params: Mapping[str, Any],
+    train_overrides: Mapping[str, Any] | None,
+    train_params: Mapping[str, Any],
+    prepare: Mapping[str, Any],
+    tracking: Mapping[str, Any],
+    profile: str,
+    *,
+    architecture: str,
+) -> tuple[Weights, pd.DataFrame, dict[str, str]]:
+    """Train ``architecture`` on the training patches, validating on the val split; record the
+    run in MLflow. Returns the best weights, the validation history and the MLflow run."""
+    scale = int(prepare["scale"])
+    config = TrainConfig.from_params(dict(train_params), **dict(train_overrides or {}))
+    model_params = dict(model_params or {})
+    model = create_model(architecture, scale=scale, **model_params)
+    n_params = count_parameters(model)
+    dataset = PatchDataset(patches["lr"], patches["hr"], augment=config.augment)
+    val_pairs = [(val_lr[name](), val_hr[name]()) for name in sorted(val_hr)]
+    log.info("%s: %d parameters, %d training patches, %d validation images", architecture, n_params, len(dataset), len(val_pairs))
+
+    tracker = _tracker(tracking)
+    params = {"architecture": architecture, "scale": scale, "profile": profile, "model": model_params, "train": config.to_dict()}
+    run_id = tracker.start_run(architecture, params)
+    try:
+        result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)])
+        weights = Weights(
+            result.state_dict,
+            {
+                "architecture": architecture,
+                "scale": scale,
+                "model": model_params,
+                "parameters": n_params,
+                "profile": profile,
+                "train": config.to_dict(),
+                "iterations": result.iterations,
+                "train_seconds": round(result.seconds, 3),
+                "best_step": result.best_step,
+                "best_val_psnr_y": json_safe(result.best_psnr_y),
+                "stopped_early": result.stopped_early,
+                "mlflow_run_id": run_id,
+            },
+        )
+        history = pd.DataFrame(result.history, columns=["step", "train_loss", "lr", "val_psnr_y"])
+        tracker.log_metrics(run_id, {"parameters": n_params, "train/seconds": result.seconds, "val/best_psnr_y": result.best_psnr_y}, result.iterations)
+        with tempfile.TemporaryDirectory() as tmp:
+            save_weights(tmp, weights)
+            history.to_csv(Path(tmp) / "history.csv", index=False)
+            tracker.log_artifacts(run_id, tmp, "model")
+    except BaseException:
+        tracker.end_run(run_id, failed=True)
+        raise
+    tracker.end_run(run_id)
+    return weights, history, {"run_id": run_id, "experiment_id": tracker.experiment_id}
+
+
+def evaluate_model(
+    weights: Weights,
+    history: pd.DataFrame,
+    mlflow_run: Mapping[str, str],
+    test_lr: Partitions,
+    test_hr: Partitions,
+    evaluate: Mapping[str, Any],
+    tracking: Mapping[str, Any],
+    profile: str,
+    *,
+    architecture: str,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, dict[str, Any]]:
+    """Super-resolve the test split and measure it as the SR literature does: PSNR/SSIM on Y
+    with ``scale`` pixels shaved, plus RGB PSNR, MAE and MSE. Logs into the training run."""
+    scale = int(weights.config["scale"])
+    model = weights.build(pick_device("auto"))
+    rows, outputs = [], {}
+    image_names = sorted(test_hr)
+    for name in tqdm(image_names, desc=f"evaluate {architecture}", unit="image", disable=None):
+        hr = test_hr[name]()
+        sr = super_resolve(model, test_lr[name]())
+        rows.append(image_metrics(sr, hr, scale))
+        outputs[name] = sr
+    per_image = pd.DataFrame(rows).assign(image=image_names)[["image", *rows[0]]]
+    metrics = {f"test/{key}": value for key, value in aggregate(rows).items()}
+    metrics = {key: json_safe(value) for key, value in sorted(metrics.items())}
+    log.info("%s on test: %s", architecture, ", ".join(f"{k} {v}" for k, v in metrics.items()))
+
+    tracker = _tracker(tracking)
+    run_id = tracker.find_run(mlflow_run.get("run_id"))
+    if run_id is None:
+        log.warning("%s: the training run %s is not in the MLflow store; recording a new run from the saved files",
+                    architecture, mlflow_run.get("run_id"))
+        config = dict(weights.config)
+        run_id = tracker.start_run(architecture, {k: config[k] for k in ("architecture", "scale", "profile", "model", "train") if k in config},
+                                   tags={"superres.backfilled": "true"})
+        tracker.log_history(run_id, history.to_dict("records"), {"val_psnr_y": "val/psnr_y"})
+        tracker.log_metrics(run_id, {"parameters": config.get("parameters", 0)})
+        tracker.end_run(run_id)
+    tracker.log_metrics(run_id, {k: float(v) if v is not None else float("nan") for k, v in _numeric(metrics).items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in image_names[:PICTURES_LOGGED]:
+            write_png(Path(tmp) / f"{name}.png", outputs[name])
+        per_image.to_csv(Path(tmp) / "per_image.csv", index=False)
+        tracker.log_artifacts(run_id, tmp, "evaluation")
+    sr_images = outputs if evaluate.get("save_images", True) else {}
+    return sr_images, per_image, metrics
+
+
+def _numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
+    return {k: (float("inf") if v == "inf" else v) for k, v in metrics.items() if v is None or isinstance(v, (int, float)) or v == "inf"}

@@ -1,0 +1,71 @@
+"""Nodes of the download pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from superres.data.ingest import ingest
+from superres.data.sources import RawItem, fetch_embedded, fetch_folder, fetch_paired_folder, fetch_url
+from superres.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("embedded", "folder", "paired_folder", "url")
+REPORT_COLUMNS = ["name", "origin", "status", "reason", "width", "height", "channels"]
+
+
+def _required_path(data: Mapping[str, Any]) -> str:
+    if not data.get("path"):
+        raise ConfigError(f"data.path is required for the {data['source']!r} source: set it in params.yaml")
+    return str(data["path"])
+
+
+def _cache_dir(data: Mapping[str, Any]) -> Path:
+    return Path(data.get("cache_dir") or Path.home() / ".cache" / "superres").expanduser()
+
+
+def fetch_images(data: Mapping[str, Any]) -> Callable[[Path], None]:
+    """What to write into ``data/01_raw/<source>/``: the images as found.
+
+    Returns the writer; the ``raw_images`` dataset calls it on a fresh folder and swaps that
+    folder in only once it is complete.
+    """
+    source = data.get("source")
+    if source not in SOURCES:
+        raise ConfigError(f"data.source: {source!r} is not a known source; choose one of {', '.join(SOURCES)}")
+    path = None if source == "embedded" else _required_path(data)
+
+    def write(folder: Path) -> None:
+        dest = folder / source
+        if source == "embedded":
+            fetch_embedded(dest, names=data.get("names"))
+        elif source == "folder":
+            fetch_folder(Path(path), dest)
+        elif source == "paired_folder":
+            _, unmatched = fetch_paired_folder(Path(path), dest)
+            for file, reason in unmatched:
+                log.warning("paired_folder: %s: %s", file, reason)
+        else:
+            fetch_url(path, dest, cache_dir=_cache_dir(data), sha256=data.get("sha256"))
+
+    return write
+
+
+def ingest_images(raw: Path, data: Mapping[str, Any]) -> pd.DataFrame:
+    """Validate every file fetched: accepted (with the normalisation it will get) or rejected
+    (with the reason). One bad file never stops the run, and none is dropped silently."""
+    root = raw / data["source"]
+    items = [
+        RawItem(name=file.relative_to(root).as_posix().replace("/", "__"), path=file,
+                origin=file.relative_to(root).as_posix(), note="")
+        for file in sorted(p for p in root.rglob("*") if p.is_file())
+    ]
+    records = ingest(items, max_pixels=int(data["max_pixels"]))
+    report = pd.DataFrame([dataclasses.asdict(r) for r in records], columns=REPORT_COLUMNS)
+    return report.sort_values("name", kind="stable").reset_index(drop=True)

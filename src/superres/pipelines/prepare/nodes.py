@@ -1,0 +1,115 @@
+"""Nodes of the prepare pipeline. Images travel as ``{name: loader}`` (Kedro partitions):
+each image is decoded when a node needs it, never all at once."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from superres.data.degrade import Degradation, check_scale, degrade, modcrop
+from superres.data.imageio import read_image
+from superres.data.patches import extract_patches
+from superres.data.split import split_images
+from superres.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Lazy = Mapping[str, Callable[[], np.ndarray]]
+REPORT_COLUMNS = ["name", "status", "reason", "width", "height", "channels"]
+
+
+def _load_hr(path: Path, max_pixels: int, scale: int) -> np.ndarray:
+    return modcrop(read_image(path, max_pixels=max_pixels)[0], scale)
+
+
+def _load_lr(path: Path, max_pixels: int) -> np.ndarray:
+    return read_image(path, max_pixels=max_pixels)[0]
+
+
+def select_images(
+    raw: Path, ingest_report: pd.DataFrame, data: Mapping[str, Any], prepare: Mapping[str, Any]
+) -> tuple[dict[str, Callable[[], np.ndarray]], dict[str, Callable[[], np.ndarray]], pd.DataFrame]:
+    """Keep the accepted images that hold at least one training patch once modcropped.
+
+    Returns the HR images (normalised: RGB or gray, 8-bit, EXIF-upright, modcropped), the LR
+    images given by a ``paired_folder`` source, and a report of what was kept and why not.
+    """
+    scale = check_scale(int(prepare["scale"]))
+    patch = int(prepare["patch_size"])
+    max_pixels = int(data["max_pixels"])
+    root = raw / data["source"]
+    accepted = ingest_report[ingest_report["status"] == "accepted"]
+    given_lr = {Path(o).stem: root / o for o in accepted["origin"] if Path(o).parts[0] == "lr"}
+    paired = data["source"] == "paired_folder"
+
+    hr_images, lr_images, rows = {}, {}, []
+    for record in accepted.itertuples():
+        if paired and Path(record.origin).parts[0] != "hr":
+            continue
+        name = Path(record.origin if paired else record.name).stem
+        w, h = int(record.width) // scale * scale, int(record.height) // scale * scale
+        row = {"name": name, "status": "kept", "reason": "", "width": w, "height": h, "channels": int(record.channels)}
+        if min(w, h) < patch:
+            row.update(status="rejected", reason=f"{w}x{h} after modcrop is smaller than one training patch ({patch} px)")
+        elif paired and name not in given_lr:
+            row.update(status="rejected", reason="no accepted low-resolution file with the same name")
+        else:
+            hr_images[name] = partial(_load_hr, root / record.origin, max_pixels, scale)
+            if paired:
+                lr_images[name] = partial(_load_lr, given_lr[name], max_pixels)
+        rows.append(row)
+    report = pd.DataFrame(rows, columns=REPORT_COLUMNS).sort_values("name", kind="stable")
+    log.info("prepare: %d images kept, %d rejected", len(hr_images), int((report["status"] == "rejected").sum()))
+    return hr_images, lr_images, report
+
+
+def split_dataset(prepare_report: pd.DataFrame, prepare: Mapping[str, Any]) -> pd.DataFrame:
+    """The manifest image -> train/val/test, by image, seeded; byte-identical across runs."""
+    kept = prepare_report.loc[prepare_report["status"] == "kept", "name"]
+    assignment = split_images(kept, prepare["split"], int(prepare["seed"]))
+    manifest = pd.DataFrame(sorted(assignment.items()), columns=["image", "split"])
+    log.info("split: %s", manifest["split"].value_counts().to_dict())
+    return manifest
+
+
+def _degraded(hr: Callable[[], np.ndarray], scale: int, degradation: Degradation, seed: int) -> np.ndarray:
+    return degrade(hr(), scale, degradation, seed)
+
+
+def make_lr_images(hr_images: Lazy, given_lr: Lazy, prepare: Mapping[str, Any]) -> dict[str, Callable[[], np.ndarray]]:
+    """The LR image of every HR image: given by the source, else made by the degradation."""
+    scale = check_scale(int(prepare["scale"]))
+    degradation = Degradation.from_params(prepare.get("degradation"))
+    seed = int(prepare["seed"])
+    return {
+        name: given_lr[name] if name in given_lr
+        else partial(_degraded, hr, scale, degradation, zlib.crc32(name.encode()) ^ seed)
+        for name, hr in hr_images.items()
+    }
+
+
+def make_training_patches(hr_images: Lazy, lr_images: Lazy, split: pd.DataFrame, prepare: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Aligned LR/HR patches of the train split, on a grid of ``prepare.stride``."""
+    scale, patch, stride = int(prepare["scale"]), int(prepare["patch_size"]), int(prepare["stride"])
+    if patch % scale or stride % scale or stride < scale:
+        raise ConfigError(f"prepare.patch_size ({patch}) and prepare.stride ({stride}) must be positive multiples of prepare.scale ({scale})")
+    names = split.loc[split["split"] == "train", "image"]
+    lr, hr = extract_patches(((lr_images[n](), hr_images[n]()) for n in names), scale, patch, stride)
+    log.info("training patches: %d of %dx%d HR pixels from %d images", len(hr), patch, patch, len(names))
+    return {"lr": lr, "hr": hr}
+
+
+def select_split(hr_images: Lazy, lr_images: Lazy, split: pd.DataFrame) -> tuple[dict, dict, dict, dict]:
+    """Whole LR/HR images of the val and test splits."""
+    out = []
+    for which in ("val", "test"):
+        names = split.loc[split["split"] == which, "image"]
+        out += [{n: hr_images[n] for n in names}, {n: lr_images[n] for n in names}]
+    return tuple(out)

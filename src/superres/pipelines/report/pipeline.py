@@ -1,0 +1,36 @@
+"""report: compare the evaluated architectures."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from superres.pipelines.report.nodes import compare, render_html
+
+
+def create_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                compare,
+                inputs=["all_per_image_metrics", "all_model_configs", "params:architectures"],
+                outputs=["comparison_table", "comparison_markdown", "comparison_plot"],
+                name="compare",
+            ),
+            Node(
+                render_html,
+                inputs=[
+                    "comparison_table",
+                    "all_sr_images",
+                    "test_hr",
+                    "test_lr",
+                    "params:architectures",
+                    "params:prepare",
+                    "params:report",
+                    "params:profile",
+                ],
+                outputs="report_html",
+                name="render_html",
+            ),
+        ],
+        tags=["report"],
+    )

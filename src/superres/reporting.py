@@ -1,0 +1,181 @@
+"""The comparison of architectures: a table, a plot and a self-contained HTML page.
+
+Pure functions of the evaluation results; the report pipeline feeds them and the catalog
+writes what they return.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment
+from matplotlib.figure import Figure
+from PIL import Image
+
+from superres.metrics import psnr
+
+METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "mae", "mse")
+BASELINE = "bicubic"
+
+
+def comparison_table(
+    per_image: Mapping[str, pd.DataFrame], configs: Mapping[str, Mapping], dataset: str = "test"
+) -> pd.DataFrame:
+    """One row per architecture: its mean test metrics, size and training cost, and the PSNR-Y
+    gained over bicubic; best PSNR-Y first."""
+    rows = []
+    for arch, frame in per_image.items():
+        config = configs.get(arch, {})
+        row = {"architecture": arch, "parameters": int(config.get("parameters", 0)),
+               "iterations": int(config.get("iterations", 0)), "train_seconds": float(config.get("train_seconds", 0.0))}
+        row.update({f"{dataset}/{m}": float(frame[m].mean()) for m in METRICS if m in frame})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    key = f"{dataset}/psnr_y"
+    if BASELINE in per_image and key in table:
+        table[f"{dataset}/psnr_y_gain"] = table[key] - float(table.loc[table.architecture == BASELINE, key].iloc[0])
+    return table.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
+
+
+def to_markdown(table: pd.DataFrame, title: str) -> str:
+    return f"# {title}\n\n{table.to_markdown(index=False, floatfmt='.4f')}\n"
+
+
+def psnr_plot(table: pd.DataFrame, dataset: str = "test") -> Figure:
+    """PSNR-Y against the number of parameters, one labelled point per architecture."""
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    x = table["parameters"].clip(lower=1)
+    ax.scatter(x, table[f"{dataset}/psnr_y"])
+    for xi, yi, name in zip(x, table[f"{dataset}/psnr_y"], table["architecture"], strict=True):
+        ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 4))
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log scale; bicubic drawn at 1)")
+    ax.set_ylabel(f"{dataset} PSNR-Y (dB)")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def detailed_crop_box(hr: np.ndarray, size: int) -> tuple[int, int, int]:
+    """(top, left, size) of the square crop with the most detail (gradient energy)."""
+    size = min(size, hr.shape[0], hr.shape[1])
+    gray = hr.astype(np.float64).mean(axis=2)
+    energy = np.abs(np.diff(gray, axis=0))[:, :-1] + np.abs(np.diff(gray, axis=1))[:-1, :]
+    best, box = -1.0, (0, 0)
+    step = max(size // 2, 1)
+    for top in range(0, hr.shape[0] - size + 1, step):
+        for left in range(0, hr.shape[1] - size + 1, step):
+            value = energy[top : top + size - 1, left : left + size - 1].sum()
+            if value > best:
+                best, box = value, (top, left)
+    return box[0], box[1], size
+
+
+@dataclass
+class CropRow:
+    image: str
+    tiles: list[tuple[str, str, str]]  # (label, PSNR text, PNG data URI)
+
+
+def png_data_uri(image: np.ndarray, display: int | None = None) -> str:
+    pil = Image.fromarray(image[..., 0] if image.shape[2] == 1 else image)
+    if display and pil.width != display:
+        pil = pil.resize((display, round(display * pil.height / pil.width)), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    pil.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def figure_data_uri(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def crop_rows(
+    test_hr: Mapping[str, np.ndarray],
+    test_lr: Mapping[str, np.ndarray],
+    outputs: Mapping[str, Mapping[str, np.ndarray]],
+    scale: int,
+    crop_size: int,
+    display: int = 160,
+) -> list[CropRow]:
+    """For each test image: the most detailed HR crop, and the same region of the LR input,
+    of every architecture's output and of HR, each with its PSNR-Y on the crop."""
+    rows = []
+    for name, hr in test_hr.items():
+        top, left, size = detailed_crop_box(hr, crop_size - crop_size % scale)
+        lr_crop = test_lr[name][top // scale : (top + size) // scale, left // scale : (left + size) // scale]
+        hr_crop = hr[top : top + size, left : left + size]
+        tiles = [("LR input", "", png_data_uri(lr_crop, display))]
+        for arch, images in outputs.items():
+            if name in images:
+                crop = images[name][top : top + size, left : left + size]
+                value = psnr(crop, hr_crop, y_channel=True)
+                tiles.append((arch, "inf dB" if math.isinf(value) else f"{value:.2f} dB", png_data_uri(crop, display)))
+        tiles.append(("HR", "", png_data_uri(hr_crop, display)))
+        rows.append(CropRow(name, tiles))
+    return rows
+
+
+PAGE = Environment(autoescape=True).from_string(
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
+table.metrics { border-collapse: collapse; margin: 1rem 0; }
+table.metrics th, table.metrics td { border: 1px solid #ccc; padding: .3rem .6rem; text-align: right; }
+table.metrics td:first-child, table.metrics th:first-child { text-align: left; }
+.crops { display: flex; flex-wrap: wrap; gap: .5rem; margin-bottom: 1.5rem; }
+.crops figure { margin: 0; text-align: center; font-size: .85rem; }
+.crops img { image-rendering: pixelated; display: block; }
+.note { color: #666; font-size: .9rem; }
+</style></head><body>
+<h1>{{ title }}</h1>
+<p class="note">Profile <b>{{ profile }}</b>, scale x{{ scale }}, {{ n_test }} test images, made {{ made }}.
+PSNR and SSIM on the Y channel (ITU-R BT.601), {{ scale }} pixels shaved from each border.</p>
+{{ table_html|safe }}
+<h2>PSNR-Y against model size</h2>
+<img alt="PSNR-Y against parameters" src="{{ plot }}">
+<h2>Visual comparison</h2>
+<p class="note">The most detailed {{ crop_size }}x{{ crop_size }} region of each test image, enlarged without smoothing; PSNR-Y of the crop.</p>
+{% for row in crops %}<h3>{{ row.image }}</h3><div class="crops">
+{% for label, value, uri in row.tiles %}<figure><img alt="{{ label }}" src="{{ uri }}"><figcaption>{{ label }}<br>{{ value }}</figcaption></figure>
+{% endfor %}</div>
+{% endfor %}</body></html>
+"""
+)
+
+
+def html_report(
+    table: pd.DataFrame,
+    plot: Figure,
+    crops: Sequence[CropRow],
+    *,
+    profile: str,
+    scale: int,
+    n_test: int,
+    crop_size: int,
+    title: str = "superres: comparison of architectures",
+) -> str:
+    table_html = table.to_html(index=False, float_format=lambda v: f"{v:.4f}", classes="metrics", border=0, escape=True)
+    return PAGE.render(
+        title=title,
+        profile=html.escape(profile),
+        scale=scale,
+        n_test=n_test,
+        made=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        table_html=table_html,
+        plot=figure_data_uri(plot),
+        crops=crops,
+        crop_size=crop_size,
+    )

@@ -1,0 +1,1 @@
+"""Training: the loop, its configuration and callbacks (MLflow is one callback)."""

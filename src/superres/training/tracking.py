@@ -1,0 +1,143 @@
+"""MLflow, behind one small adapter: the only module of the library that imports MLflow.
+
+One run per architecture (run name = the architecture key) in one experiment. Training opens
+the run and logs parameters, the curves (metric per step) and the weights; evaluation logs its
+metrics and pictures into that same run. When the run training opened is not in the store
+(DVC restored the trained weights from its run cache, or the store was reset), evaluation opens
+a new run for the architecture and backfills it from the files training left: parameters from
+``config.json`` and the validation curve from ``history.csv``, so the record stays complete.
+
+The store is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<root>/mlflow.db`` with artifacts
+in ``<root>/mlartifacts``, where ``<root>`` is the project (``DVC_ROOT`` when DVC runs the stage,
+which ``dvc exp run --temp/--queue`` points at the project rather than at its temporary copy).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT = "superres"
+ARCH_TAG = "superres.architecture"
+
+
+def default_tracking_uri(project_root: str | os.PathLike[str]) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the project's SQLite store."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    root = Path(os.environ.get("DVC_ROOT") or project_root).resolve()
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def _artifact_root(uri: str) -> str | None:
+    """Artifacts of a local SQLite store live beside it, whatever the working directory."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{"model": {"n_feats": 64}}`` -> ``{"model.n_feats": "64"}``."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+class Tracker:
+    """A client bound to the project's store and experiment."""
+
+    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT) -> None:
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            self.experiment_id = self.client.create_experiment(experiment, artifact_location=_artifact_root(tracking_uri))
+        else:
+            self.experiment_id = found.experiment_id
+
+    def start_run(self, architecture: str, params: Mapping[str, Any], tags: Mapping[str, str] = ()) -> str:
+        all_tags = {ARCH_TAG: architecture, **dict(tags)}
+        for env in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):
+            if os.environ.get(env):
+                all_tags[f"dvc.{env.lower().removeprefix('dvc_')}"] = os.environ[env]
+        run = self.client.create_run(self.experiment_id, run_name=architecture, tags=all_tags)
+        self.log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        items = [Param(k, v[:6000]) for k, v in sorted(flatten(params).items())]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if not math.isnan(float(v))]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+    def log_history(self, run_id: str, rows: Iterable[Mapping[str, float]], keys: Mapping[str, str]) -> None:
+        """Log curves from history rows: ``keys`` maps a column to its metric name."""
+        now = int(time.time() * 1000)
+        batch = [
+            Metric(name, float(row[col]), now, int(row["step"]))
+            for row in rows
+            for col, name in keys.items()
+            if col in row and not math.isnan(float(row[col]))
+        ]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[i : i + 1000])
+
+    def log_artifacts(self, run_id: str, folder: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
+
+    def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+
+    def end_run(self, run_id: str, failed: bool = False) -> None:
+        status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
+        self.client.set_terminated(run_id, status)
+
+    def find_run(self, run_id: str | None) -> str | None:
+        """``run_id`` if that run exists in this store and experiment, else None."""
+        if not run_id:
+            return None
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return None
+        if run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
+            return None
+        return run_id
+
+
+class MlflowCallback:
+    """Training callback: logs the loss and learning rate every ``log_every`` iterations and the
+    validation PSNR-Y at each validation, as curves of the run."""
+
+    def __init__(self, tracker: Tracker, run_id: str) -> None:
+        self.tracker, self.run_id = tracker, run_id
+
+    def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        self.tracker.log_metrics(self.run_id, {"train/loss": metrics["train_loss"], "train/lr": metrics["lr"]}, step)
+
+    def on_validation(self, step: int, metrics: dict[str, float]) -> None:
+        self.tracker.log_metrics(self.run_id, {"val/psnr_y": metrics["val_psnr_y"]}, step)
