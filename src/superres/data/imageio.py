@@ -152,6 +152,16 @@ def _rawmode(img: Image.Image) -> str:
     return args if isinstance(args, str) else ""
 
 
+def _frame_count(img: Image.Image) -> int:
+    """How many frames the file has (1 for most); 1 when later frames cannot be read, since only
+    the first one, already decoded, is used."""
+    try:
+        return int(getattr(img, "n_frames", 1) or 1)
+    except _DECODE_ERRORS as exc:
+        logger.debug("cannot count the frames of %s: %s", img.filename, exc)
+        return 1
+
+
 def _exif_transpose(img: Image.Image, notes: list[str]) -> Image.Image:
     try:
         orientation = img.getexif().get(_ORIENTATION_TAG, 1)
@@ -267,7 +277,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int) -> tuple[np.nda
                     notes.append("16-bit per channel reduced to 8-bit (high byte kept)")
                 upright = _exif_transpose(img, notes)
                 array = np.array(_to_array(upright, path, notes), dtype=np.uint8, copy=True)
-                frames = int(getattr(img, "n_frames", 1) or 1)  # counted last: it seeks
+                frames = _frame_count(img)  # counted last: it seeks
             except InvalidImageError:
                 raise
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

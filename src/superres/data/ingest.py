@@ -94,7 +94,9 @@ def ingest(items: Sequence[RawItem], *, max_pixels: int) -> list[IngestRecord]:
             continue
 
         height, width, channels = array.shape
-        digest = hashlib.sha256(f"{array.shape}".encode() + array.tobytes()).hexdigest()
+        hasher = hashlib.sha256(repr(array.shape).encode())
+        hasher.update(memoryview(array).cast("B"))
+        digest = hasher.hexdigest()
         if digest in seen_pixels:
             reason = f"duplicate of {seen_pixels[digest]}"
             records.append(IngestRecord(item.name, item.origin, REJECTED, reason, width, height, channels))

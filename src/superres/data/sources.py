@@ -393,6 +393,7 @@ def download(
         if total is not None and received != total:
             raise DownloadError(f"download of {url} stopped after {received} of {total} bytes; {advice}")
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the response (and its socket) open
         part.unlink(missing_ok=True)
         raise DownloadError(f"could not download {url}: HTTP {exc.code} {exc.reason}; {advice}") from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:

@@ -28,8 +28,8 @@ class PatchDataset(Dataset):
         return len(self.lr)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        lr = torch.from_numpy(np.asarray(self.lr[index])).float().div_(255.0)
-        hr = torch.from_numpy(np.asarray(self.hr[index])).float().div_(255.0)
+        lr = torch.from_numpy(np.array(self.lr[index], dtype=np.float32)).div_(255.0)
+        hr = torch.from_numpy(np.array(self.hr[index], dtype=np.float32)).div_(255.0)
         if self.augment:
             flips = torch.randint(0, 2, (3,))
             if flips[0]:

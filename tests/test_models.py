@@ -1,0 +1,62 @@
+"""The zoo: output shapes for every supported scale, reference parameter counts, learning."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from superres.errors import ConfigError
+from superres.models import REGISTRY, count_parameters, create_model
+from superres.models.edsr import EDSR
+
+
+@pytest.mark.parametrize(("name", "scales"), [("bicubic", (2, 3, 4)), ("srcnn", (2, 3, 4)), ("edsr", (2, 3, 4, 8))])
+def test_output_is_scale_times_the_input(name, scales):
+    for scale in scales:
+        model = create_model(name, scale=scale)
+        y = model(torch.rand(2, 3, 10, 13))
+        assert y.shape == (2, 3, 10 * scale, 13 * scale)
+
+
+@pytest.mark.parametrize(("scale", "cfg", "expected"), [
+    (2, {}, 1_369_859),                                           # EDSR baseline x2
+    (4, {}, 1_517_571),                                           # EDSR baseline x4
+    (4, {"n_resblocks": 32, "n_feats": 256, "res_scale": 0.1}, 43_089_923),  # EDSR full x4
+])
+def test_edsr_parameter_counts_match_the_reference(scale, cfg, expected):
+    assert count_parameters(EDSR(scale=scale, **cfg)) == expected
+
+
+def test_srcnn_955_parameter_count():
+    # 3*64*81+64 + 64*32*25+32 + 32*3*25+3 (Dong et al.'s 9-5-5 on RGB)
+    assert count_parameters(create_model("srcnn", scale=2)) == 15_616 + 51_232 + 2_403
+
+
+def test_bicubic_has_nothing_to_learn():
+    assert count_parameters(create_model("bicubic", scale=4)) == 0
+
+
+def test_unknown_architecture_and_bad_keys_are_config_errors():
+    with pytest.raises(ConfigError, match="known architectures"):
+        create_model("nope", scale=2)
+    with pytest.raises(ConfigError, match="edsr.model"):
+        create_model("edsr", scale=2, n_blocks=3)
+    with pytest.raises(ConfigError, match="scales 2, 3, 4 and 8"):
+        create_model("edsr", scale=5)
+
+
+@pytest.mark.parametrize("name", [n for n in REGISTRY if n != "bicubic"])
+def test_overfits_one_small_batch(name):
+    torch.manual_seed(0)
+    model = create_model(name, scale=2, **({"n_resblocks": 2, "n_feats": 16} if name == "edsr" else {}))
+    hr = torch.rand(4, 3, 16, 16)
+    lr = torch.nn.functional.avg_pool2d(hr, 2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(60):
+        loss = torch.nn.functional.l1_loss(model(lr), hr)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]

@@ -1,0 +1,443 @@
+"""Tests of the raw-image sources: scikit-image, folders, paired folders, downloads, archives.
+
+Downloads run against a real HTTP server on 127.0.0.1 serving a folder of tmp_path.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import hashlib
+import http.server
+import io
+import socket
+import tarfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from superres.data.imageio import read_image
+from superres.data.sources import (
+    EMBEDDED_IMAGES,
+    KNOWN_ARCHIVES,
+    RawItem,
+    download,
+    extract_archive,
+    fetch_embedded,
+    fetch_folder,
+    fetch_paired_folder,
+    fetch_url,
+)
+from superres.errors import ConfigError, DownloadError
+
+LIMIT = 10_000_000
+GRAY_EMBEDDED = {"brick", "camera", "cell", "clock", "coins", "grass", "gravel", "moon", "page", "text"}
+
+
+def png_bytes(colour: tuple[int, int, int], size: tuple[int, int] = (8, 6)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- scikit-image ----------------------------------------------------------------------------
+
+
+def test_fetch_embedded_all(tmp_path: Path) -> None:
+    items = fetch_embedded(tmp_path / "raw")
+    assert [item.name for item in items] == [f"{name}.png" for name in EMBEDDED_IMAGES]
+    assert len(EMBEDDED_IMAGES) == 19
+    for item in items:
+        assert item.path == tmp_path / "raw" / item.name
+        assert item.origin.startswith("skimage.data.")
+        array, notes = read_image(item.path, max_pixels=LIMIT)
+        assert notes == [], item.name
+        channels = 1 if item.path.stem in GRAY_EMBEDDED else 3
+        assert array.ndim == 3 and array.shape[2] == channels, item.name
+        assert min(array.shape[:2]) >= 150
+        assert array.std() > 5, item.name  # a photograph, not a flat image
+
+
+def test_fetch_embedded_is_lossless(tmp_path: Path) -> None:
+    import skimage.data
+
+    items = fetch_embedded(tmp_path, ["camera", "motorcycle_right", "chelsea"])
+    assert [item.name for item in items] == ["camera.png", "motorcycle_right.png", "chelsea.png"]
+    np.testing.assert_array_equal(read_image(items[0].path, max_pixels=LIMIT)[0][:, :, 0], skimage.data.camera())
+    np.testing.assert_array_equal(read_image(items[1].path, max_pixels=LIMIT)[0], skimage.data.stereo_motorcycle()[1])
+    np.testing.assert_array_equal(read_image(items[2].path, max_pixels=LIMIT)[0], skimage.data.chelsea())
+
+
+def test_fetch_embedded_unknown_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data.names: unknown embedded image\(s\) 'lena'.*valid names: astronaut"):
+        fetch_embedded(tmp_path, ["camera", "lena"])
+    assert not any(tmp_path.iterdir())  # nothing written before the check
+    with pytest.raises(ConfigError, match="data.names is empty"):
+        fetch_embedded(tmp_path, [])
+
+
+# --- folders ---------------------------------------------------------------------------------
+
+
+def test_fetch_folder_recursive(tmp_path: Path) -> None:
+    src = tmp_path / "photos"
+    (src / "a").mkdir(parents=True)
+    (src / "b" / "deep").mkdir(parents=True)
+    (src / ".git").mkdir()
+    (src / "a" / "x.png").write_bytes(png_bytes((255, 0, 0)))
+    (src / "b" / "x.png").write_bytes(png_bytes((0, 255, 0)))
+    (src / "b" / "deep" / "y.jpg").write_bytes(png_bytes((0, 0, 255)))  # a PNG with a .jpg name
+    (src / "top.png").write_bytes(png_bytes((9, 9, 9)))
+    (src / "notes.txt").write_text("hello")
+    (src / ".DS_Store").write_bytes(b"\x00\x01")
+    (src / "a" / ".hidden.png").write_bytes(png_bytes((1, 1, 1)))
+    (src / ".git" / "config").write_text("[core]")
+
+    dest = tmp_path / "raw"
+    items = fetch_folder(src, dest)
+    assert [item.name for item in items] == ["a__x.png", "b__deep__y.jpg", "b__x.png", "notes.txt", "top.png"]
+    for item in items:
+        relative = item.name.replace("__", "/")
+        assert item.path == dest / relative
+        assert item.path.read_bytes() == (src / relative).read_bytes()
+        assert item.origin == str(src / relative)
+        assert item.note == ""
+    assert {p.name for p in dest.rglob("*") if p.is_file()} == {"x.png", "y.jpg", "top.png", "notes.txt"}
+
+
+def test_fetch_folder_flattened_name_collision(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    (src / "a" / "x.png").write_bytes(png_bytes((1, 2, 3)))
+    (src / "a__x.png").write_bytes(png_bytes((4, 5, 6)))
+    items = fetch_folder(src, tmp_path / "raw")
+    names = [item.name for item in items]
+    assert len(set(names)) == 2
+    assert "a__x.png" in names and "a__x-2.png" in names
+    renamed = next(item for item in items if item.name == "a__x-2.png")
+    assert renamed.note == "renamed from a__x.png (name collision)"
+
+
+def test_fetch_folder_missing_empty_and_not_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"data.path: folder .*nowhere does not exist"):
+        fetch_folder(tmp_path / "nowhere", tmp_path / "raw")
+    (tmp_path / "empty" / ".hidden").mkdir(parents=True)
+    (tmp_path / "empty" / ".DS_Store").write_text("x")
+    with pytest.raises(ConfigError, match=r"data.path: folder .*empty has no files"):
+        fetch_folder(tmp_path / "empty", tmp_path / "raw")
+    (tmp_path / "file.png").write_bytes(png_bytes((0, 0, 0)))
+    with pytest.raises(ConfigError, match="is not a folder"):
+        fetch_folder(tmp_path / "file.png", tmp_path / "raw")
+
+
+def test_fetch_folder_with_dest_inside_src(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(png_bytes((1, 1, 1)))
+    items = fetch_folder(tmp_path, tmp_path / "raw")
+    assert [item.name for item in items] == ["x.png"]
+    assert fetch_folder(tmp_path, tmp_path / "raw") == items  # the copies are not picked up
+
+
+def _paired_tree(root: Path) -> None:
+    for name in ["0001.png", "0002.png", "0003.png", "sub/0005.png"]:
+        (root / "high_res" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "high_res" / name).write_bytes(png_bytes((10, 20, 30)))
+    for name in ["0001.png", "0002x4.png", "0004.png", "sub/0005.jpg"]:
+        (root / "low_res" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "low_res" / name).write_bytes(png_bytes((10, 20, 30), (4, 3)))
+
+
+@pytest.mark.parametrize("layout", ["train", "direct"])
+def test_fetch_paired_folder(tmp_path: Path, layout: str) -> None:
+    src = tmp_path / "dataset"
+    base = src / "train" if layout == "train" else src
+    _paired_tree(base)
+    dest = tmp_path / "raw"
+    pairs, unmatched = fetch_paired_folder(src, dest)
+    assert [(hr.name, lr.name) for hr, lr in pairs] == [
+        ("0001.png", "0001.png"),
+        ("0002.png", "0002x4.png"),
+        ("sub__0005.png", "sub__0005.jpg"),
+    ]
+    for hr, lr in pairs:
+        assert hr.path.parent.is_relative_to(dest / "hr") and hr.path.is_file()
+        assert lr.path.parent.is_relative_to(dest / "lr") and lr.path.is_file()
+    assert pairs[2][0].path == dest / "hr" / "sub" / "0005.png"
+    assert unmatched == [
+        (base / "high_res" / "0003.png", "no low-resolution file with stem '0003'"),
+        (base / "low_res" / "0004.png", "no high-resolution file with stem '0004'"),
+    ]
+    assert not (dest / "hr" / "0003.png").exists()
+
+
+def test_fetch_paired_folder_same_stem_twice(tmp_path: Path) -> None:
+    _paired_tree(tmp_path / "d")
+    (tmp_path / "d" / "high_res" / "0001.jpg").write_bytes(png_bytes((1, 1, 1)))
+    pairs, unmatched = fetch_paired_folder(tmp_path / "d", tmp_path / "raw")
+    assert "0001.png" not in [hr.name for hr, _ in pairs]
+    reasons = dict(unmatched)
+    assert "another high-resolution file has the stem '0001' (0001.jpg)" in reasons[tmp_path / "d/high_res/0001.png"]
+    assert "no high-resolution file with stem '0001'" == reasons[tmp_path / "d/low_res/0001.png"]
+
+
+def test_fetch_paired_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        fetch_paired_folder(tmp_path / "nowhere", tmp_path / "raw")
+    (tmp_path / "d" / "high_res").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="has no high_res/ and low_res/ folders"):
+        fetch_paired_folder(tmp_path / "d", tmp_path / "raw")
+    (tmp_path / "d" / "low_res").mkdir()
+    with pytest.raises(ConfigError, match="have no files"):
+        fetch_paired_folder(tmp_path / "d", tmp_path / "raw")
+    (tmp_path / "d" / "high_res" / "a.png").write_bytes(png_bytes((1, 1, 1)))
+    (tmp_path / "d" / "low_res" / "b.png").write_bytes(png_bytes((1, 1, 1)))
+    with pytest.raises(ConfigError, match="no file of .* has a partner"):
+        fetch_paired_folder(tmp_path / "d", tmp_path / "raw")
+
+
+# --- a local HTTP server ---------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, root: Path, httpd: http.server.ThreadingHTTPServer, requests: collections.Counter[str]):
+        self.root = root
+        self.httpd = httpd
+        self.requests = requests
+
+    def url(self, name: str) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/{name}"
+
+
+class _CountingHandler(http.server.SimpleHTTPRequestHandler):
+    requests: collections.Counter[str]
+
+    def do_GET(self) -> None:
+        self.requests[self.path] += 1
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    root = tmp_path / "www"
+    root.mkdir()
+    requests: collections.Counter[str] = collections.Counter()
+    handler = type("Handler", (_CountingHandler,), {"requests": requests})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield Server(root, httpd, requests)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+IMAGES = {
+    "photos/a.png": png_bytes((255, 0, 0)),
+    "photos/b.png": png_bytes((0, 255, 0)),
+    "photos/sub/c.png": png_bytes((0, 0, 255)),
+    "photos/.DS_Store": b"\x00",
+    "__MACOSX/photos/._a.png": b"\x00\x05\x16\x07",
+}
+EXPECTED_NAMES = ["photos__a.png", "photos__b.png", "photos__sub__c.png"]
+
+
+def make_zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def make_tar(path: Path, members: dict[str, bytes], mode: str = "w:gz") -> Path:
+    with tarfile.open(path, mode) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_download_with_checksum(server: Server, tmp_path: Path) -> None:
+    archive = make_zip(server.root / "images.zip", IMAGES)
+    digest = sha256_of(archive)
+    cache = tmp_path / "cache"
+    path = download(server.url("images.zip"), cache, sha256=digest.upper())
+    assert path == cache / "images.zip"
+    assert path.read_bytes() == archive.read_bytes()
+    assert sorted(p.name for p in cache.iterdir()) == ["images.zip"]  # no .part left
+    assert server.requests["/images.zip"] == 1
+    # Present with the right checksum: no request.
+    assert download(server.url("images.zip"), cache, sha256=digest) == path
+    assert server.requests["/images.zip"] == 1
+    # Present, no checksum to check: no request either.
+    assert download(server.url("images.zip"), cache) == path
+    assert server.requests["/images.zip"] == 1
+
+
+def test_download_replaces_a_corrupt_cached_file(server: Server, tmp_path: Path) -> None:
+    archive = make_zip(server.root / "images.zip", IMAGES)
+    (tmp_path / "images.zip").write_bytes(b"half a download")
+    path = download(server.url("images.zip"), tmp_path, sha256=sha256_of(archive))
+    assert path.read_bytes() == archive.read_bytes()
+    assert server.requests["/images.zip"] == 1
+
+
+def test_download_of_an_empty_cached_file_repeats(server: Server, tmp_path: Path) -> None:
+    archive = make_zip(server.root / "images.zip", IMAGES)
+    (tmp_path / "images.zip").touch()
+    assert download(server.url("images.zip"), tmp_path).read_bytes() == archive.read_bytes()
+    assert server.requests["/images.zip"] == 1
+
+
+def test_download_checksum_mismatch(server: Server, tmp_path: Path) -> None:
+    archive = make_zip(server.root / "images.zip", IMAGES)
+    wrong = "0" * 64
+    with pytest.raises(DownloadError) as info:
+        download(server.url("images.zip"), tmp_path / "cache", sha256=wrong)
+    message = str(info.value)
+    assert wrong in message and sha256_of(archive) in message
+    assert server.url("images.zip") in message
+    assert list((tmp_path / "cache").iterdir()) == []  # neither the final file nor the .part
+
+
+def test_download_404(server: Server, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match=r"could not download http://127\.0\.0\.1:\d+/missing.zip: HTTP 404") as info:
+        download(server.url("missing.zip"), tmp_path)
+    assert f"download the file manually to {tmp_path / 'missing.zip'}" in str(info.value)
+    assert not (tmp_path / "missing.zip").exists()
+    assert not (tmp_path / "missing.zip.part").exists()
+
+
+def test_download_connection_refused(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(DownloadError, match=f"could not download http://127.0.0.1:{port}/x.zip.*network"):
+        download(f"http://127.0.0.1:{port}/x.zip", tmp_path, timeout=5)
+
+
+def test_download_explicit_filename_and_bad_arguments(server: Server, tmp_path: Path) -> None:
+    (server.root / "data").write_bytes(b"payload")
+    assert download(server.url("data"), tmp_path, filename="renamed.bin").read_bytes() == b"payload"
+    with pytest.raises(ConfigError, match="data.sha256"):
+        download(server.url("data"), tmp_path, sha256="abc")
+    with pytest.raises(ConfigError, match="not an http"):
+        download("ftp://example.invalid/x.zip", tmp_path)
+    with pytest.raises(ConfigError, match="plain file name"):
+        download(server.url("data"), tmp_path, filename="../escape")
+
+
+@pytest.mark.parametrize(("filename", "maker"), [("images.zip", make_zip), ("images.tar.gz", make_tar)])
+def test_fetch_url(server: Server, tmp_path: Path, filename: str, maker) -> None:  # noqa: ANN001
+    archive = maker(server.root / filename, IMAGES)
+    cache, dest = tmp_path / "cache", tmp_path / "raw"
+    items = fetch_url(server.url(filename), dest, cache_dir=cache, sha256=sha256_of(archive))
+    assert [item.name for item in items] == EXPECTED_NAMES
+    for item in items:
+        relative = item.name.replace("__", "/")
+        assert item.path == dest / relative
+        assert item.path.read_bytes() == IMAGES[relative]
+        assert item.origin == f"{server.url(filename)}#{relative}"
+        assert read_image(item.path, max_pixels=LIMIT)[0].shape == (6, 8, 3)
+    assert (cache / filename).is_file()
+    # A re-run into a fresh folder uses the cached archive.
+    again = fetch_url(server.url(filename), tmp_path / "raw2", cache_dir=cache)
+    assert [item.name for item in again] == EXPECTED_NAMES
+    assert server.requests[f"/{filename}"] == 1
+
+
+def test_fetch_url_single_image(server: Server, tmp_path: Path) -> None:
+    (server.root / "one.png").write_bytes(png_bytes((5, 6, 7)))
+    items = fetch_url(server.url("one.png"), tmp_path / "raw", cache_dir=tmp_path / "cache")
+    assert items == [RawItem("one.png", tmp_path / "raw" / "one.png", server.url("one.png"))]
+    assert items[0].path.read_bytes() == png_bytes((5, 6, 7))
+
+
+def test_fetch_url_not_a_url(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="neither a URL nor a known archive name.*div2k_train_hr"):
+        fetch_url("div2k_everything", tmp_path / "raw", cache_dir=tmp_path / "cache")
+
+
+def test_known_archives() -> None:
+    assert KNOWN_ARCHIVES["div2k_train_hr"]["url"] == "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip"
+    assert KNOWN_ARCHIVES["div2k_valid_hr"]["url"] == "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip"
+
+
+# --- archives --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filename", "mode"),
+    [("a.tar", "w"), ("a.tgz", "w:gz"), ("a.tar.bz2", "w:bz2"), ("a.tar.xz", "w:xz")],
+)
+def test_extract_tar_variants(tmp_path: Path, filename: str, mode: str) -> None:
+    archive = make_tar(tmp_path / filename, {"x/1.png": b"one", "2.png": b"two"}, mode)
+    files = extract_archive(archive, tmp_path / "out")
+    assert files == [tmp_path / "out" / "2.png", tmp_path / "out" / "x" / "1.png"]
+    assert files[1].read_bytes() == b"one"
+
+
+@pytest.mark.parametrize("name", ["../evil.png", "ok/../../evil.png", "/tmp/evil.png", "C:/evil.png", "..\\evil.png"])
+@pytest.mark.parametrize("maker", [make_zip, make_tar])
+def test_extract_refuses_path_traversal(tmp_path: Path, name: str, maker) -> None:  # noqa: ANN001
+    archive = maker(tmp_path / ("bad.zip" if maker is make_zip else "bad.tar.gz"), {"good.png": b"ok", name: b"evil"})
+    out = tmp_path / "a" / "b" / "out"
+    with pytest.raises(DownloadError, match="refusing to extract"):
+        extract_archive(archive, out)
+    assert not (out / "good.png").exists()  # checked before anything is written
+    assert not list(tmp_path.rglob("evil.png"))
+
+
+def test_extract_refuses_tar_links(tmp_path: Path) -> None:
+    archive = tmp_path / "links.tar"
+    with tarfile.open(archive, "w") as tf:
+        link = tarfile.TarInfo("passwd.png")
+        link.type = tarfile.SYMTYPE
+        link.linkname = "/etc/passwd"
+        tf.addfile(link)
+    with pytest.raises(DownloadError, match="is a link"):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out" / "passwd.png").exists()
+
+
+def test_extract_refuses_zip_symlinks(tmp_path: Path) -> None:
+    archive = tmp_path / "links.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("link.png")
+        info.external_attr = (0o120777 << 16)  # a symbolic link, as Info-ZIP stores it
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(DownloadError, match="symbolic link"):
+        extract_archive(archive, tmp_path / "out")
+
+
+def test_extract_not_an_archive_and_corrupt(tmp_path: Path) -> None:
+    text = tmp_path / "notes.zip"
+    text.write_text("not an archive")
+    with pytest.raises(DownloadError, match="is not a zip or tar archive"):
+        extract_archive(text, tmp_path / "out")
+    whole = make_tar(tmp_path / "whole.tar.gz", {f"{i}.png": bytes(range(256)) * 64 for i in range(20)})
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(DownloadError, match="cut.tar.gz"):
+        extract_archive(cut, tmp_path / "out")
+
+
+def test_fetch_url_with_traversal_archive(server: Server, tmp_path: Path) -> None:
+    make_zip(server.root / "evil.zip", {"a.png": png_bytes((1, 1, 1)), "../../evil.png": b"x"})
+    with pytest.raises(DownloadError, match="points outside the archive"):
+        fetch_url(server.url("evil.zip"), tmp_path / "raw", cache_dir=tmp_path / "cache")
+    assert not list(tmp_path.rglob("evil.png"))
