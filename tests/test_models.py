@@ -49,14 +49,14 @@ def test_unknown_architecture_and_bad_keys_are_config_errors():
 def test_overfits_one_small_batch(name):
     torch.manual_seed(0)
     model = create_model(name, scale=2, **({"n_resblocks": 2, "n_feats": 16} if name == "edsr" else {}))
-    hr = torch.rand(4, 3, 16, 16)
+    hr = torch.nn.functional.interpolate(torch.rand(4, 3, 4, 4), size=(16, 16), mode="bilinear", align_corners=False)
     lr = torch.nn.functional.avg_pool2d(hr, 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
-    for _ in range(60):
+    for _ in range(100):
         loss = torch.nn.functional.l1_loss(model(lr), hr)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.6 * losses[0]
+    assert losses[-1] < 0.3 * losses[0]

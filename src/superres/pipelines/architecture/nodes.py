@@ -20,7 +20,7 @@ from superres.models.weights import Weights, save_weights
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
 from superres.training.tracking import MlflowCallback, Tracker, default_tracking_uri
-from superres.training.trainer import train
+from superres.training.trainer import seed_everything, train
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ def train_model(
     scale = int(prepare["scale"])
     config = TrainConfig.from_params(dict(train_params), **dict(train_overrides or {}))
     model_params = dict(model_params or {})
+    seed_everything(config.seed)  # the initial weights too are seeded
     model = create_model(architecture, scale=scale, **model_params)
     n_params = count_parameters(model)
     dataset = PatchDataset(patches["lr"], patches["hr"], augment=config.augment)
