@@ -73,6 +73,7 @@ KNOWN_ARCHIVES: dict[str, dict[str, str | None]] = {
     "div2k_valid_hr": {"url": "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip", "sha256": None},
 }
 
+PAIRS_FILE = "pairs.csv"  # paired_folder: which LR file goes with which HR file, and the unpaired ones
 _CHUNK = 1 << 20
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from superres.data.ingest import ingest
-from superres.data.sources import RawItem, fetch_embedded, fetch_folder, fetch_paired_folder, fetch_url
+from superres.data.sources import PAIRS_FILE, RawItem, fetch_embedded, fetch_folder, fetch_paired_folder, fetch_url
 from superres.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,10 @@ def fetch_images(data: Mapping[str, Any]) -> Callable[[Path], None]:
         elif source == "folder":
             fetch_folder(Path(path), dest)
         elif source == "paired_folder":
-            _, unmatched = fetch_paired_folder(Path(path), dest)
-            for file, reason in unmatched:
-                log.warning("paired_folder: %s: %s", file, reason)
+            pairs, unmatched = fetch_paired_folder(Path(path), dest)
+            rows = [(hr.path.relative_to(dest).as_posix(), lr.path.relative_to(dest).as_posix(), "") for hr, lr in pairs]
+            rows += [(str(file), "", reason) for file, reason in unmatched]
+            pd.DataFrame(rows, columns=["hr", "lr", "unpaired"]).to_csv(folder / PAIRS_FILE, index=False)
         else:
             fetch_url(path, dest, cache_dir=_cache_dir(data), sha256=data.get("sha256"))
 
@@ -66,6 +67,10 @@ def ingest_images(raw: Path, data: Mapping[str, Any]) -> pd.DataFrame:
                 origin=file.relative_to(root).as_posix(), note="")
         for file in sorted(p for p in root.rglob("*") if p.is_file())
     ]
-    records = ingest(items, max_pixels=int(data["max_pixels"]))
-    report = pd.DataFrame([dataclasses.asdict(r) for r in records], columns=REPORT_COLUMNS)
+    records = [dataclasses.asdict(r) for r in ingest(items, max_pixels=int(data["max_pixels"]))]
+    if (raw / PAIRS_FILE).is_file():
+        unpaired = pd.read_csv(raw / PAIRS_FILE, keep_default_na=False).query("unpaired != ''")
+        records += [{"name": Path(row.hr).name, "origin": row.hr, "status": "rejected", "reason": row.unpaired}
+                    for row in unpaired.itertuples()]
+    report = pd.DataFrame(records, columns=REPORT_COLUMNS).fillna({"width": 0, "height": 0, "channels": 0})
     return report.sort_values("name", kind="stable").reset_index(drop=True)

@@ -16,6 +16,7 @@ import pandas as pd
 from superres.data.degrade import Degradation, check_scale, degrade, modcrop
 from superres.data.imageio import read_image
 from superres.data.patches import extract_patches
+from superres.data.sources import PAIRS_FILE
 from superres.data.split import split_images
 from superres.errors import ConfigError
 
@@ -46,24 +47,28 @@ def select_images(
     max_pixels = int(data["max_pixels"])
     root = raw / data["source"]
     accepted = ingest_report[ingest_report["status"] == "accepted"]
-    given_lr = {Path(o).stem: root / o for o in accepted["origin"] if Path(o).parts[0] == "lr"}
     paired = data["source"] == "paired_folder"
+    lr_of_hr = {}
+    if paired:
+        pairs = pd.read_csv(raw / PAIRS_FILE, keep_default_na=False).query("lr != ''")
+        usable_lr = set(accepted["origin"])
+        lr_of_hr = {row.hr: row.lr for row in pairs.itertuples() if row.lr in usable_lr}
 
     hr_images, lr_images, rows = {}, {}, []
     for record in accepted.itertuples():
         if paired and Path(record.origin).parts[0] != "hr":
             continue
-        name = Path(record.origin if paired else record.name).stem
+        name = Path(record.name).stem.removeprefix("hr__") if paired else Path(record.name).stem
         w, h = int(record.width) // scale * scale, int(record.height) // scale * scale
         row = {"name": name, "status": "kept", "reason": "", "width": w, "height": h, "channels": int(record.channels)}
         if min(w, h) < patch:
             row.update(status="rejected", reason=f"{w}x{h} after modcrop is smaller than one training patch ({patch} px)")
-        elif paired and name not in given_lr:
-            row.update(status="rejected", reason="no accepted low-resolution file with the same name")
+        elif paired and record.origin not in lr_of_hr:
+            row.update(status="rejected", reason="its low-resolution partner was rejected (see the ingest report)")
         else:
             hr_images[name] = partial(_load_hr, root / record.origin, max_pixels, scale)
             if paired:
-                lr_images[name] = partial(_load_lr, given_lr[name], max_pixels)
+                lr_images[name] = partial(_load_lr, root / lr_of_hr[record.origin], max_pixels)
         rows.append(row)
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS).sort_values("name", kind="stable")
     log.info("prepare: %d images kept, %d rejected", len(hr_images), int((report["status"] == "rejected").sum()))
