@@ -53,8 +53,6 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
         else:
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy / name)
-    (copy / "conf/base/parameters.yml").unlink()
-    (copy / "conf/base/parameters.yml").symlink_to("../../params.yaml")
     params = tiny_params(yaml.safe_load((copy / "params.yaml").read_text()))
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}

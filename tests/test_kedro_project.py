@@ -31,6 +31,11 @@ def test_every_architecture_in_params_has_a_model_and_a_section():
     assert set(REGISTRY) <= set(params), "every registered architecture needs a params section"
 
 
-def test_kedro_reads_the_root_params_file():
-    link = ROOT / "conf/base/parameters.yml"
-    assert link.is_symlink() and link.resolve() == (ROOT / "params.yaml").resolve()
+def test_kedro_reads_the_root_params_file_and_nothing_else():
+    from kedro.config import OmegaConfigLoader
+
+    from superres.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(str(ROOT / "conf"), **CONFIG_LOADER_ARGS)
+    assert loader["parameters"] == yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert not list((ROOT / "conf").rglob("parameters*")), "parameters belong in params.yaml only"

@@ -58,6 +58,7 @@ def psnr_plot(table: pd.DataFrame, dataset: str = "test") -> Figure:
     for xi, yi, name in zip(x, table[f"{dataset}/psnr_y"], table["architecture"], strict=True):
         ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 4))
     ax.set_xscale("log")
+    ax.margins(x=0.15, y=0.1)
     ax.set_xlabel("parameters (log scale; bicubic drawn at 1)")
     ax.set_ylabel(f"{dataset} PSNR-Y (dB)")
     ax.grid(True, alpha=0.3)
