@@ -25,7 +25,7 @@ from superres.training.trainer import seed_everything, train
 log = logging.getLogger(__name__)
 
 Partitions = Mapping[str, Callable[[], np.ndarray]]
-HISTORY_CURVES = {"train_loss": "train/loss_mean", "val_psnr_y": "val/psnr_y"}
+HISTORY_CURVES = {"train_loss": "train/loss", "val_psnr_y": "val/psnr_y"}  # history.csv column -> MLflow metric
 PICTURES_LOGGED = 4
 
 
@@ -101,7 +101,6 @@ def evaluate_model(
     test_hr: Partitions,
     evaluate: Mapping[str, Any],
     tracking: Mapping[str, Any],
-    profile: str,
     *,
     architecture: str,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame, dict[str, Any]]:
@@ -117,8 +116,8 @@ def evaluate_model(
         rows.append(image_metrics(sr, hr, scale))
         outputs[name] = sr
     per_image = pd.DataFrame(rows).assign(image=image_names)[["image", *rows[0]]]
-    metrics = {f"test/{key}": value for key, value in aggregate(rows).items()}
-    metrics = {key: json_safe(value) for key, value in sorted(metrics.items())}
+    means = {f"test/{key}": value for key, value in aggregate(rows).items()}
+    metrics = {key: json_safe(value) for key, value in sorted(means.items())}
     log.info("%s on test: %s", architecture, ", ".join(f"{k} {v}" for k, v in metrics.items()))
 
     tracker = _tracker(tracking)
@@ -129,10 +128,10 @@ def evaluate_model(
         config = dict(weights.config)
         run_id = tracker.start_run(architecture, {k: config[k] for k in ("architecture", "scale", "profile", "model", "train") if k in config},
                                    tags={"superres.backfilled": "true"})
-        tracker.log_history(run_id, history.to_dict("records"), {"val_psnr_y": "val/psnr_y"})
+        tracker.log_history(run_id, history.to_dict("records"), HISTORY_CURVES)
         tracker.log_metrics(run_id, {"parameters": config.get("parameters", 0)})
         tracker.end_run(run_id)
-    tracker.log_metrics(run_id, {k: float(v) if v is not None else float("nan") for k, v in _numeric(metrics).items()})
+    tracker.log_metrics(run_id, means)
     with tempfile.TemporaryDirectory() as tmp:
         for name in image_names[:PICTURES_LOGGED]:
             write_png(Path(tmp) / f"{name}.png", outputs[name])
@@ -140,7 +139,3 @@ def evaluate_model(
         tracker.log_artifacts(run_id, tmp, "evaluation")
     sr_images = outputs if evaluate.get("save_images", True) else {}
     return sr_images, per_image, metrics
-
-
-def _numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
-    return {k: (float("inf") if v == "inf" else v) for k, v in metrics.items() if v is None or isinstance(v, (int, float)) or v == "inf"}

@@ -51,7 +51,6 @@ def create_pipeline(architecture: str) -> Pipeline:
                     "test_hr": "test_hr",
                     "evaluate": "params:evaluate",
                     "tracking": "params:tracking",
-                    "profile": "params:profile",
                 },
                 outputs=["sr_images", "per_image_metrics", "metrics"],
                 name="evaluate",
