@@ -146,3 +146,10 @@ def test_experiment_reruns_only_the_changed_architecture_and_logs_to_the_project
     assert newest.data.params["model.n_feats"] == "8"
     assert "test/psnr_y" in newest.data.metrics
     assert not (root / ".dvc/tmp/exps/mlflow.db").exists()
+
+
+def test_one_architecture_runs_alone_with_either_spelling_of_the_option(project):
+    root, env = project
+    for option in ("--pipelines=bicubic", "--pipeline=bicubic"):
+        out = run(["kedro", "run", option, "--tags=evaluate"], root, env)
+        assert "bicubic.evaluate" in out.stdout + out.stderr
