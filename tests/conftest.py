@@ -1,0 +1,59 @@
+"""Shared fixtures: ``project`` is a temporary copy of the project on a tiny profile, with a git
+repository of its own, after one real ``dvc repro`` (Kedro, DVC, MLflow on SQLite)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_FILES = [".dvc/config", ".dvc/.gitignore", ".dvcignore", ".telemetry", "dvc.yaml", "params.yaml", "pyproject.toml", "conf", "src"]
+
+
+def tiny_params(params: dict) -> dict:
+    """A profile small enough for a test: eight embedded photographs, a few iterations."""
+    params["profile"] = "tiny"
+    params["data"]["names"] = ["astronaut", "camera", "chelsea", "coffee", "coins", "rocket", "moon", "text"]
+    params["prepare"].update(patch_size=32, stride=64)
+    params["train"].update(iterations=40, batch_size=8, val_every=20, log_every=5)
+    params["srcnn"]["train"] = {}
+    params["srcnn"]["model"].update(f1=16, f2=8)
+    params["edsr"]["model"].update(n_resblocks=2, n_feats=16)
+    return params
+
+
+def run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> tuple[Path, dict]:
+    """A copy of the project with the tiny profile, a git repository of its own, run once."""
+    copy = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    params = tiny_params(yaml.safe_load((copy / "params.yaml").read_text()))
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", KEDRO_DISABLE_TELEMETRY="true",
+               DO_NOT_TRACK="1", HOME=str(copy / "home"), GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    run(["git", "init", "-q", "-b", "main"], copy, env)
+    run(["git", "add", "-A"], copy, env)
+    run(["git", "commit", "-q", "-m", "tiny project"], copy, env)
+    run(["dvc", "repro"], copy, env)
+    return copy, env
