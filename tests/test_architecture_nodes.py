@@ -47,9 +47,10 @@ def test_evaluation_logs_into_the_training_run(store, data):
     assert weights.config["train"]["iterations"] == 6  # the section's override wins over the shared value
     assert list(history["step"]) == [2, 4, 6]
     _, lr, hr = data
-    images, per_image, metrics = evaluate_model(weights, history, run, lr, hr, {"save_images": True}, TRACKING, architecture="edsr")
+    images, per_image, metrics, timing = evaluate_model(weights, history, run, lr, hr, {"save_images": True}, TRACKING, architecture="edsr")
     assert sorted(images) == ["im0", "im1"] and list(per_image["image"]) == ["im0", "im1"]
     assert json.loads(json.dumps(metrics)) == metrics
+    assert timing["latency_ms"] > 0 and timing["device"] == "cpu"
     runs = store.search_runs([store.get_experiment_by_name("superres").experiment_id])
     assert [r.info.run_id for r in runs] == [run["run_id"]]
     assert runs[0].data.metrics["test/psnr_y"] == pytest.approx(metrics["test/psnr_y"])

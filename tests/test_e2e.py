@@ -31,7 +31,9 @@ def test_outputs_of_every_stage(project):
     html = (root / "data/08_reporting/report.html").read_text()
     assert "<table" in html and html.count("data:image/png;base64,") > len(ARCHS)
     table = pd.read_csv(root / "data/08_reporting/comparison.csv")
-    assert sorted(table["architecture"]) == sorted(ARCHS)
+    assert sorted(table["architecture"]) == sorted(ARCHS) and (table["latency_ms"] > 0).all()
+    plots = sorted(p.name for p in (root / "data/08_reporting/plots").iterdir())
+    assert plots == ["gain_over_bicubic.png", "psnr_vs_latency.png", "psnr_vs_parameters.png", "validation_curves.png"]
 
 
 def test_metrics_are_dvc_metrics_with_the_literature_keys(project):

@@ -6,6 +6,8 @@ channels on the way in and averaged back to one on the way out, so it stays gray
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 from torch import nn
@@ -49,3 +51,21 @@ def super_resolve(model: nn.Module, image: np.ndarray, device: torch.device | No
     if channels == 1:
         y = y.mean(dim=0, keepdim=True)
     return to_uint8(y)
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, device: torch.device, size: int = 256, repeats: int = 5) -> float:
+    """Median seconds to upscale one ``size`` x ``size`` RGB input on ``device`` (after a warm-up)."""
+    model = model.to(device).eval()
+    x = torch.rand(1, 3, size, size, device=device)
+    timings = []
+    for i in range(repeats + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:  # the first call warms up
+            timings.append(time.perf_counter() - start)
+    return float(np.median(timings))

@@ -7,12 +7,12 @@ writes what they return.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -27,14 +27,18 @@ BASELINE = "bicubic"
 
 
 def comparison_table(
-    per_image: Mapping[str, pd.DataFrame], configs: Mapping[str, Mapping], dataset: str = "test"
+    per_image: Mapping[str, pd.DataFrame],
+    configs: Mapping[str, Mapping],
+    timings: Mapping[str, Mapping] | None = None,
+    dataset: str = "test",
 ) -> pd.DataFrame:
-    """One row per architecture: its mean test metrics, size and training cost, and the PSNR-Y
-    gained over bicubic; best PSNR-Y first."""
+    """One row per architecture: its mean test metrics, size, latency and training cost, and the
+    PSNR-Y gained over bicubic; best PSNR-Y first."""
     rows = []
     for arch, frame in per_image.items():
         config = configs.get(arch, {})
         row = {"architecture": arch, "parameters": int(config.get("parameters", 0)),
+               "latency_ms": float((timings or {}).get(arch, {}).get("latency_ms", math.nan)),
                "iterations": int(config.get("iterations", 0)), "train_seconds": float(config.get("train_seconds", 0.0))}
         row.update({f"{dataset}/{m}": float(frame[m].mean()) for m in METRICS if m in frame})
         rows.append(row)
@@ -45,25 +49,99 @@ def comparison_table(
     return table.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
 
 
-def to_markdown(table: pd.DataFrame, title: str) -> str:
-    return f"# {title}\n\n{table.to_markdown(index=False, floatfmt='.4f')}\n"
+def to_markdown(table: pd.DataFrame, published: pd.DataFrame, title: str, scale: int) -> str:
+    text = f"# {title}\n\n{table.to_markdown(index=False, floatfmt='.4f')}\n"
+    if len(published):
+        text += (f"\n## Published PSNR-Y at x{scale} (reference rows from the papers, not measured here)\n\n"
+                 f"{published.to_markdown(index=False, floatfmt='.2f')}\n")
+    return text
 
 
-def psnr_plot(table: pd.DataFrame, dataset: str = "test") -> Figure:
-    """PSNR-Y against the number of parameters, one labelled point per architecture."""
+def _scatter(table: pd.DataFrame, x: pd.Series, xlabel: str, dataset: str) -> Figure:
     fig = Figure(figsize=(6, 4), dpi=100)
     ax = fig.add_subplot()
-    x = table["parameters"].clip(lower=1)
-    ax.scatter(x, table[f"{dataset}/psnr_y"])
-    for xi, yi, name in zip(x, table[f"{dataset}/psnr_y"], table["architecture"], strict=True):
+    y = table[f"{dataset}/psnr_y"]
+    ax.scatter(x, y)
+    for xi, yi, name in zip(x, y, table["architecture"], strict=True):
         ax.annotate(name, (xi, yi), textcoords="offset points", xytext=(4, 4))
     ax.set_xscale("log")
     ax.margins(x=0.15, y=0.1)
-    ax.set_xlabel("parameters (log scale; bicubic drawn at 1)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{dataset} PSNR-Y (dB)")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def psnr_plot(table: pd.DataFrame, dataset: str = "test") -> Figure:
+    """PSNR-Y against the number of parameters, one labelled point per architecture."""
+    return _scatter(table, table["parameters"].clip(lower=1), "parameters (log scale; bicubic drawn at 1)", dataset)
+
+
+def latency_plot(table: pd.DataFrame, dataset: str = "test") -> Figure:
+    """PSNR-Y against the time to upscale a 256x256 input."""
+    return _scatter(table, table["latency_ms"], "latency of a 256x256 input (ms, log scale)", dataset)
+
+
+def validation_plot(histories: Mapping[str, pd.DataFrame]) -> Figure:
+    """The validation PSNR-Y curve of every architecture on one chart (bicubic as a line)."""
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    for arch, history in histories.items():
+        if len(history) > 1:
+            ax.plot(history["step"], history["val_psnr_y"], marker=".", label=arch)
+        elif len(history) == 1:
+            ax.axhline(float(history["val_psnr_y"].iloc[0]), linestyle="--", color="grey", label=arch)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("validation PSNR-Y (dB)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def gain_plot(per_image: Mapping[str, pd.DataFrame]) -> Figure:
+    """Per test image, the PSNR-Y each architecture gains over bicubic."""
+    base = per_image[BASELINE].set_index("image")["psnr_y"]
+    gains = pd.DataFrame({arch: frame.set_index("image")["psnr_y"] - base
+                          for arch, frame in per_image.items() if arch != BASELINE})
+    fig = Figure(figsize=(max(6, 0.6 * len(gains) + 2), 4), dpi=100)
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(gains.columns), 1)
+    for k, arch in enumerate(gains.columns):
+        ax.bar(np.arange(len(gains)) + k * width, gains[arch], width, label=arch)
+    ax.set_xticks(np.arange(len(gains)) + 0.4 - width / 2, gains.index, rotation=30, ha="right")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylabel("PSNR-Y gain over bicubic (dB)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def published_table(scale: int) -> pd.DataFrame:
+    """Published PSNR-Y (reference rows from the papers) at ``scale``: one row per
+    architecture, one column per benchmark, and the source."""
+    frame = pd.read_csv(resources.files("superres.reference").joinpath("published_psnr_y.csv"))
+    frame = frame[frame["scale"] == scale]
+    table = frame.pivot_table(index="architecture", columns="dataset", values="psnr_y", sort=False)
+    columns = [c for c in ("set5", "set14", "b100", "urban100") if c in table]
+    sources = frame.groupby("architecture", sort=False)["source"].first()
+    return table[columns].assign(source=sources).rename_axis(None, axis=1).reset_index()
+
+
+def report_figures(
+    table: pd.DataFrame, per_image: Mapping[str, pd.DataFrame], histories: Mapping[str, pd.DataFrame]
+) -> dict[str, Figure]:
+    """Every plot of the report, by file name."""
+    figures = {
+        "psnr_vs_parameters.png": psnr_plot(table),
+        "psnr_vs_latency.png": latency_plot(table),
+        "validation_curves.png": validation_plot(histories),
+    }
+    if BASELINE in per_image and len(per_image) > 1:
+        figures["gain_over_bicubic.png"] = gain_plot(per_image)
+    return figures
 
 
 def detailed_crop_box(hr: np.ndarray, size: int) -> tuple[int, int, int]:
@@ -145,8 +223,12 @@ table.metrics td:first-child, table.metrics th:first-child { text-align: left; }
 <p class="note">Profile <b>{{ profile }}</b>, scale x{{ scale }}, {{ n_test }} test images, made {{ made }}.
 PSNR and SSIM on the Y channel (ITU-R BT.601), {{ scale }} pixels shaved from each border.</p>
 {{ table_html|safe }}
-<h2>PSNR-Y against model size</h2>
-<img alt="PSNR-Y against parameters" src="{{ plot }}">
+{% if published_html %}<h2>Published PSNR-Y at x{{ scale }} (reference)</h2>
+<p class="note">Reference rows from the papers, on the standard benchmarks; not measured by this run.</p>
+{{ published_html|safe }}{% endif %}
+<h2>Plots</h2>
+<div class="crops">{% for name, uri in plots %}<figure><img alt="{{ name }}" src="{{ uri }}"><figcaption>{{ name }}</figcaption></figure>
+{% endfor %}</div>
 <h2>Visual comparison</h2>
 <p class="note">The most detailed {{ crop_size }}x{{ crop_size }} region of each test image, enlarged without smoothing; PSNR-Y of the crop.</p>
 {% for row in crops %}<h3>{{ row.image }}</h3><div class="crops">
@@ -159,7 +241,8 @@ PSNR and SSIM on the Y channel (ITU-R BT.601), {{ scale }} pixels shaved from ea
 
 def html_report(
     table: pd.DataFrame,
-    plot: Figure,
+    published: pd.DataFrame,
+    figures: Mapping[str, Figure],
     crops: Sequence[CropRow],
     *,
     profile: str,
@@ -169,14 +252,16 @@ def html_report(
     title: str = "superres: comparison of architectures",
 ) -> str:
     table_html = table.to_html(index=False, float_format=lambda v: f"{v:.4f}", classes="metrics", border=0, escape=True)
+    published_html = published.to_html(index=False, float_format=lambda v: f"{v:.2f}", classes="metrics", border=0) if len(published) else ""
     return PAGE.render(
         title=title,
-        profile=html.escape(profile),
+        profile=profile,
         scale=scale,
         n_test=n_test,
         made=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         table_html=table_html,
-        plot=figure_data_uri(plot),
+        published_html=published_html,
+        plots=[(name.removesuffix(".png").replace("_", " "), figure_data_uri(fig)) for name, fig in figures.items()],
         crops=crops,
         crop_size=crop_size,
     )

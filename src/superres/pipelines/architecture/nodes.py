@@ -13,7 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from superres.data.imageio import write_png
-from superres.inference import pick_device, super_resolve
+from superres.inference import measure_latency, pick_device, super_resolve
 from superres.metrics import aggregate, image_metrics, json_safe
 from superres.models import count_parameters, create_model
 from superres.models.weights import Weights, save_weights
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 Partitions = Mapping[str, Callable[[], np.ndarray]]
 HISTORY_CURVES = {"train_loss": "train/loss", "val_psnr_y": "val/psnr_y"}  # history.csv column -> MLflow metric
 PICTURES_LOGGED = 4
+LATENCY_INPUT = 256  # side of the LR input whose upscaling time is reported
 
 
 def _tracker(tracking: Mapping[str, Any]) -> Tracker:
@@ -103,11 +104,14 @@ def evaluate_model(
     tracking: Mapping[str, Any],
     *,
     architecture: str,
-) -> tuple[dict[str, np.ndarray], pd.DataFrame, dict[str, Any]]:
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, dict[str, Any], dict[str, Any]]:
     """Super-resolve the test split and measure it as the SR literature does: PSNR/SSIM on Y
-    with ``scale`` pixels shaved, plus RGB PSNR, MAE and MSE. Logs into the training run."""
+    with ``scale`` pixels shaved, plus RGB PSNR, MAE and MSE, and the latency of one
+    256x256 input on the device. Logs into the training run."""
     scale = int(weights.config["scale"])
-    model = weights.build(pick_device("auto"))
+    device = pick_device("auto")
+    model = weights.build(device)
+    latency = measure_latency(model, device, size=LATENCY_INPUT)
     rows, outputs = [], {}
     image_names = sorted(test_hr)
     for name in tqdm(image_names, desc=f"evaluate {architecture}", unit="image", disable=None):
@@ -131,11 +135,12 @@ def evaluate_model(
         tracker.log_history(run_id, history.to_dict("records"), HISTORY_CURVES)
         tracker.log_metrics(run_id, {"parameters": config.get("parameters", 0)})
         tracker.end_run(run_id)
-    tracker.log_metrics(run_id, means)
+    tracker.log_metrics(run_id, {**means, "latency_256px_ms": latency * 1000})
     with tempfile.TemporaryDirectory() as tmp:
         for name in image_names[:PICTURES_LOGGED]:
             write_png(Path(tmp) / f"{name}.png", outputs[name])
         per_image.to_csv(Path(tmp) / "per_image.csv", index=False)
         tracker.log_artifacts(run_id, tmp, "evaluation")
     sr_images = outputs if evaluate.get("save_images", True) else {}
-    return sr_images, per_image, metrics
+    timing = {"latency_ms": round(latency * 1000, 3), "latency_input": f"{LATENCY_INPUT}x{LATENCY_INPUT}", "device": str(device)}
+    return sr_images, per_image, metrics, timing

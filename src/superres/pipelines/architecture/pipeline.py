@@ -52,7 +52,7 @@ def create_pipeline(architecture: str) -> Pipeline:
                     "evaluate": "params:evaluate",
                     "tracking": "params:tracking",
                 },
-                outputs=["sr_images", "per_image_metrics", "metrics"],
+                outputs=["sr_images", "per_image_metrics", "metrics", "timing"],
                 name="evaluate",
                 tags=["evaluate"],
             ),

@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from superres.errors import SuperresError
-from superres.reporting import comparison_table, crop_rows, html_report, psnr_plot, to_markdown
+from superres.reporting import comparison_table, crop_rows, html_report, published_table, report_figures, to_markdown
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +28,23 @@ def _by_architecture(partitions: Lazy, suffix: str, architectures: list[str]) ->
 
 
 def compare(
-    per_image: Lazy, configs: Lazy, architectures: list[str]
-) -> tuple[pd.DataFrame, str, Figure]:
-    """The comparison table of ``architectures`` on the test split, as CSV, Markdown and a plot."""
-    table = comparison_table(
-        _by_architecture(per_image, "per_image", architectures),
-        _by_architecture(configs, "config", architectures),
-    )
+    per_image: Lazy, configs: Lazy, timings: Lazy, histories: Lazy, architectures: list[str], prepare: Mapping[str, Any]
+) -> tuple[pd.DataFrame, str, dict[str, Figure]]:
+    """The comparison of ``architectures`` on the test split: table (CSV, Markdown) and plots."""
+    frames = _by_architecture(per_image, "per_image", architectures)
+    table = comparison_table(frames, _by_architecture(configs, "config", architectures),
+                             _by_architecture(timings, "timing", architectures))
     log.info("comparison on the test split:\n%s", table.to_string(index=False))
-    return table, to_markdown(table, "superres: comparison on the test split"), psnr_plot(table)
+    scale = int(prepare["scale"])
+    markdown = to_markdown(table, published_table(scale), "superres: comparison on the test split", scale)
+    figures = report_figures(table, frames, _by_architecture(histories, "history", architectures))
+    return table, markdown, figures
 
 
 def render_html(
     table: pd.DataFrame,
+    per_image: Lazy,
+    histories: Lazy,
     sr_images: Lazy,
     test_hr: Lazy,
     test_lr: Lazy,
@@ -49,16 +53,13 @@ def render_html(
     report: Mapping[str, Any],
     profile: str,
 ) -> str:
-    """A self-contained page: the table, the plot and crops of a few test images."""
+    """A self-contained page: the table, the published reference rows, the plots and crops of
+    a few test images."""
+    scale, crop_size = int(prepare["scale"]), int(report["crop_size"])
     names = sorted(test_hr)[: int(report["crops"])]
     outputs = {a: {n: sr_images[f"{a}/images/{n}"]() for n in names if f"{a}/images/{n}" in sr_images} for a in architectures}
-    crops = crop_rows(
-        {n: test_hr[n]() for n in names},
-        {n: test_lr[n]() for n in names},
-        outputs,
-        scale=int(prepare["scale"]),
-        crop_size=int(report["crop_size"]),
-    )
-    return html_report(
-        table, psnr_plot(table), crops, profile=profile, scale=int(prepare["scale"]), n_test=len(test_hr), crop_size=int(report["crop_size"])
-    )
+    crops = crop_rows({n: test_hr[n]() for n in names}, {n: test_lr[n]() for n in names}, outputs, scale, crop_size)
+    figures = report_figures(table, _by_architecture(per_image, "per_image", architectures),
+                             _by_architecture(histories, "history", architectures))
+    return html_report(table, published_table(scale), figures, crops, profile=profile, scale=scale,
+                       n_test=len(test_hr), crop_size=crop_size)

@@ -12,22 +12,15 @@ def create_pipeline() -> Pipeline:
         [
             Node(
                 compare,
-                inputs=["all_per_image_metrics", "all_model_configs", "params:architectures"],
-                outputs=["comparison_table", "comparison_markdown", "comparison_plot"],
+                inputs=["all_per_image_metrics", "all_model_configs", "all_timings", "all_histories",
+                        "params:architectures", "params:prepare"],
+                outputs=["comparison_table", "comparison_markdown", "comparison_plots"],
                 name="compare",
             ),
             Node(
                 render_html,
-                inputs=[
-                    "comparison_table",
-                    "all_sr_images",
-                    "test_hr",
-                    "test_lr",
-                    "params:architectures",
-                    "params:prepare",
-                    "params:report",
-                    "params:profile",
-                ],
+                inputs=["comparison_table", "all_per_image_metrics", "all_histories", "all_sr_images", "test_hr",
+                        "test_lr", "params:architectures", "params:prepare", "params:report", "params:profile"],
                 outputs="report_html",
                 name="render_html",
             ),

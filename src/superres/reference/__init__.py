@@ -1,0 +1,1 @@
+"""Published results of the SR literature, kept as data (CSV) beside this file."""
