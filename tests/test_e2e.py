@@ -53,7 +53,7 @@ def test_mlflow_has_one_run_per_architecture_with_the_same_keys(project):
     root, _ = project
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("superres")
-    runs = client.search_runs([experiment.experiment_id])
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_name != "report"]
     assert sorted(r.info.run_name for r in runs) == sorted(ARCHS)
     dvc_metrics = {a: json.loads((root / f"data/08_reporting/{a}/metrics.json").read_text()) for a in ARCHS}
     for run_ in runs:
@@ -66,6 +66,17 @@ def test_mlflow_has_one_run_per_architecture_with_the_same_keys(project):
     curve = client.get_metric_history(edsr.info.run_id, "val/psnr_y")
     assert [m.step for m in curve] == [20, 40]
     assert len(client.get_metric_history(edsr.info.run_id, "train/loss")) == 8
+
+
+def test_the_report_is_a_run_of_its_own(project):
+    root, _ = project
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("superres")
+    report = client.search_runs([experiment.experiment_id], "attributes.run_name = 'report'", order_by=["attributes.start_time DESC"])[0]
+    artifacts = {a.path for a in client.list_artifacts(report.info.run_id)}
+    assert {"comparison.csv", "comparison.md", "report.html", "plots"} <= artifacts
+    edsr = json.loads((root / "data/08_reporting/edsr/metrics.json").read_text())
+    assert report.data.metrics["edsr.test/psnr_y"] == pytest.approx(edsr["test/psnr_y"])
 
 
 def test_second_repro_is_a_fast_no_op(project):

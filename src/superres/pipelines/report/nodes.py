@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -11,6 +12,7 @@ from matplotlib.figure import Figure
 
 from superres.errors import SuperresError
 from superres.reporting import comparison_table, crop_rows, html_report, published_table, report_figures, to_markdown
+from superres.training.tracking import Tracker, default_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +65,29 @@ def render_html(
                              _by_architecture(histories, "history", architectures))
     return html_report(table, published_table(scale), figures, crops, profile=profile, scale=scale,
                        n_test=len(test_hr), crop_size=crop_size)
+
+
+def log_report(
+    table: pd.DataFrame,
+    markdown: str,
+    html: str,
+    per_image: Lazy,
+    histories: Lazy,
+    architectures: list[str],
+    tracking: Mapping[str, Any],
+    profile: str,
+) -> None:
+    """Record the comparison as an MLflow run of its own (run name ``report``): the table, the
+    page and the plots as artifacts, each architecture's test PSNR-Y as a metric."""
+    tracker = Tracker(default_tracking_uri(Path.cwd()), tracking["experiment"])
+    run_id = tracker.start_run("report", {"profile": profile, "architectures": ",".join(architectures)},
+                               tags={"superres.kind": "report"})
+    tracker.log_metrics(run_id, {f"{arch}.test/psnr_y": value for arch, value in zip(table["architecture"], table["test/psnr_y"], strict=True)})
+    tracker.log_text(run_id, table.to_csv(index=False), "comparison.csv")
+    tracker.log_text(run_id, markdown, "comparison.md")
+    tracker.log_text(run_id, html, "report.html")
+    figures = report_figures(table, _by_architecture(per_image, "per_image", architectures),
+                             _by_architecture(histories, "history", architectures))
+    for name, figure in figures.items():
+        tracker.log_figure(run_id, figure, f"plots/{name}")
+    tracker.end_run(run_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from superres.pipelines.report.nodes import compare, render_html
+from superres.pipelines.report.nodes import compare, log_report, render_html
 
 
 def create_pipeline() -> Pipeline:
@@ -23,6 +23,13 @@ def create_pipeline() -> Pipeline:
                         "test_lr", "params:architectures", "params:prepare", "params:report", "params:profile"],
                 outputs="report_html",
                 name="render_html",
+            ),
+            Node(
+                log_report,
+                inputs=["comparison_table", "comparison_markdown", "report_html", "all_per_image_metrics", "all_histories",
+                        "params:architectures", "params:tracking", "params:profile"],
+                outputs=None,
+                name="log_report",
             ),
         ],
         tags=["report"],
