@@ -4,7 +4,6 @@ reported, the bad ones rejected with a reason, and the run goes on."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
