@@ -1,0 +1,130 @@
+"""The notebooks run top to bottom against the tiny-profile project of the ``project`` fixture
+(after a real ``dvc repro``) and show what they are for.
+
+Each one is executed with nbclient in a kernel started from this interpreter, in the project copy,
+with the fixture's environment and ``MLFLOW_TRACKING_URI`` pointing at the copy's store.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+pytestmark = pytest.mark.e2e
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ARCHS = ["bicubic", "srcnn", "edsr"]
+
+
+def _python3_kernel_is_this_interpreter() -> bool:
+    """Whether the ``python3`` kernelspec Jupyter finds starts ``sys.executable``."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        return False
+    command = spec.argv[0] if spec.argv else ""
+    major, minor = sys.version_info[:2]
+    if command in {"python", f"python{major}", f"python{major}.{minor}"}:
+        return True  # jupyter_client starts these bare names with sys.executable
+    return os.path.abspath(command) == os.path.abspath(sys.executable)
+
+
+@pytest.fixture
+def kernel_root(project, monkeypatch, tmp_path) -> Path:
+    """The project copy; the kernel (which inherits os.environ) gets the fixture's environment."""
+    root, env = project
+    for key in set(os.environ) - set(env):
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+    if not _python3_kernel_is_this_interpreter():
+        from ipykernel.kernelspec import install
+
+        prefix = tmp_path / "jupyter"
+        install(kernel_name="python3", prefix=str(prefix))
+        paths = [str(prefix / "share" / "jupyter"), os.environ.get("JUPYTER_PATH", "")]
+        monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join(p for p in paths if p))
+        assert _python3_kernel_is_this_interpreter()
+    return root
+
+
+def execute(name: str, root: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    return nb
+
+
+def tagged(nb: nbformat.NotebookNode, tag: str) -> list:
+    """The outputs of the one code cell tagged ``tag``."""
+    cells = [c for c in nb.cells if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"expected one cell tagged {tag!r}"
+    return cells[0].outputs
+
+
+def text(outputs: list) -> str:
+    parts = []
+    for output in outputs:
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif "data" in output:
+            parts.append(output.data.get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def has_image(outputs: list) -> bool:
+    return any("image/png" in output.get("data", {}) for output in outputs)
+
+
+def test_exploration_notebook(kernel_root):
+    root = kernel_root
+    nb = execute("exploration.ipynb", root)
+
+    with open(root / "data/03_primary/split.csv", newline="") as f:
+        splits = [row["split"] for row in csv.DictReader(f)]
+    counts = text(tagged(nb, "split-counts"))
+    for split in ("train", "val", "test"):
+        assert re.search(rf"^{split}\s+{splits.count(split)}\s*$", counts, re.M), counts
+
+    with open(root / "data/01_raw/ingest_report.csv", newline="") as f:
+        accepted = sum(row["status"] == "accepted" for row in csv.DictReader(f))
+    assert re.search(rf"^accepted\s+{accepted}\s*$", text(tagged(nb, "ingest-counts")), re.M)
+
+    patches = text(tagged(nb, "patches"))
+    for kind in ("lr", "hr"):
+        assert str(np.load(root / f"data/05_model_input/train/{kind}.npy", mmap_mode="r").shape) in patches
+
+    assert has_image(tagged(nb, "test-pairs"))
+
+
+def test_comparison_notebook(kernel_root):
+    nb = execute("comparison.ipynb", kernel_root)
+
+    table = text(tagged(nb, "runs-table"))
+    for architecture in ARCHS:
+        assert re.search(rf"^{architecture}\s", table, re.M), table
+    assert "test/psnr_y" in table and "test/ssim_y" in table
+
+    assert has_image(tagged(nb, "psnr-bar"))
+    assert has_image(tagged(nb, "val-curves"))
+
+
+@pytest.mark.parametrize("name", ["exploration.ipynb", "comparison.ipynb"])
+def test_notebooks_are_committed_without_outputs(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{name}: clear the outputs before committing"
