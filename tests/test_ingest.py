@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from superres.data.ingest import REPORT_COLUMNS, IngestRecord, ingest, read_report, write_report
+from superres.data.ingest import ingest
 from superres.data.sources import RawItem, fetch_folder
 from superres.errors import ConfigError
 
@@ -123,48 +123,3 @@ def test_ingest_missing_file_and_bad_limit(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="data.max_pixels"):
         ingest([], max_pixels=0)
     assert ingest([], max_pixels=LIMIT) == []
-
-
-def _sample_records() -> list[IngestRecord]:
-    return [
-        IngestRecord("zebra.png", "folder/zebra.png", "accepted", "", 32, 24, 3),
-        IngestRecord("a, b.jpg", 'odd "origin"', "accepted", "EXIF orientation 6 applied; 16-bit scaled to 8-bit", 10, 20, 1),
-        IngestRecord("bad.png", "folder/bad.png", "rejected", "cannot decode the image (broken\nfile)", 0, 0, 0),
-    ]
-
-
-def test_report_round_trip_and_determinism(tmp_path: Path) -> None:
-    records = _sample_records()
-    path = tmp_path / "reports" / "ingest_report.csv"
-    write_report(records, path)
-    data = path.read_bytes()
-    assert data.startswith(b"name,origin,status,reason,width,height,channels\n")
-    assert b"\r\n" not in data
-    assert sorted(p.name for p in path.parent.iterdir()) == ["ingest_report.csv"]
-    lines = data.decode().split("\n")
-    assert lines[1].startswith('"a, b.jpg"') and lines[2].startswith("bad.png")
-    back = read_report(path)
-    assert back == sorted(records, key=lambda r: r.name)
-    write_report(list(reversed(records)), path)
-    assert path.read_bytes() == data
-    assert REPORT_COLUMNS == ("name", "origin", "status", "reason", "width", "height", "channels")
-
-
-def test_report_of_a_real_ingest(messy_folder: Path, tmp_path: Path) -> None:
-    records = ingest(fetch_folder(messy_folder, tmp_path / "raw"), max_pixels=LIMIT)
-    write_report(records, tmp_path / "one.csv")
-    write_report(ingest(fetch_folder(messy_folder, tmp_path / "raw2"), max_pixels=LIMIT), tmp_path / "two.csv")
-    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
-    assert read_report(tmp_path / "one.csv") == sorted(records, key=lambda r: r.name)
-
-
-def test_read_report_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
-        read_report(tmp_path / "missing.csv")
-    bad = tmp_path / "bad.csv"
-    bad.write_text("a,b,c\n1,2,3\n")
-    with pytest.raises(ConfigError, match="is not an ingest report"):
-        read_report(bad)
-    bad.write_text("name,origin,status,reason,width,height,channels\nx.png,o,accepted,,wide,1,3\n")
-    with pytest.raises(ConfigError, match="line 2: width, height and channels must be integers"):
-        read_report(bad)

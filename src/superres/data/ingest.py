@@ -8,21 +8,17 @@ their reason lists the normalisations that reading them applied.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
-import os
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 
-from superres.atomic import atomic_path
 from superres.data.imageio import IMAGE_SUFFIXES, image_size, read_image
 from superres.data.sources import RawItem
 from superres.errors import ConfigError, InvalidImageError
 
-__all__ = ["ACCEPTED", "REJECTED", "REPORT_COLUMNS", "IngestRecord", "ingest", "read_report", "write_report"]
+__all__ = ["ACCEPTED", "REJECTED", "REPORT_COLUMNS", "IngestRecord", "ingest"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +45,6 @@ class IngestRecord:
 
 
 REPORT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(IngestRecord))
-_INT_COLUMNS = ("width", "height", "channels")
 
 
 def _rejected_size(path: Path) -> tuple[int, int]:
@@ -119,43 +114,4 @@ def ingest(items: Sequence[RawItem], *, max_pixels: int) -> list[IngestRecord]:
             logger.warning("rejected %s: %s", record.name, record.reason)
     accepted = sum(record.status == ACCEPTED for record in records)
     logger.info("ingest: accepted %d, rejected %d (of %d files)", accepted, len(records) - accepted, len(records))
-    return records
-
-
-def write_report(records: Sequence[IngestRecord], path: str | os.PathLike[str]) -> None:
-    """Write the records as CSV (``name,origin,status,reason,width,height,channels``), sorted by
-    name, with ``\\n`` line endings; the same records always give the same bytes. Atomic."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(REPORT_COLUMNS)
-    for record in sorted(records, key=astuple):
-        writer.writerow(astuple(record))
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue().encode("utf-8"))
-
-
-def read_report(path: str | os.PathLike[str]) -> list[IngestRecord]:
-    """Read a report written by :func:`write_report`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"ingest report {path} does not exist; run the download stage first") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None or tuple(header) != REPORT_COLUMNS:
-        raise ConfigError(
-            f"{path} is not an ingest report: its header is {header}, expected {','.join(REPORT_COLUMNS)}; "
-            "run the download stage again to rewrite it"
-        )
-    records = []
-    for line, row in enumerate(reader, start=2):
-        if len(row) != len(REPORT_COLUMNS):
-            raise ConfigError(f"{path}, line {line}: expected {len(REPORT_COLUMNS)} fields, got {len(row)}")
-        values = dict(zip(REPORT_COLUMNS, row))
-        try:
-            numbers = {column: int(values[column]) for column in _INT_COLUMNS}
-        except ValueError:
-            raise ConfigError(f"{path}, line {line}: width, height and channels must be integers") from None
-        records.append(IngestRecord(values["name"], values["origin"], values["status"], values["reason"], **numbers))
     return records

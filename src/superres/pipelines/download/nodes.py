@@ -10,24 +10,19 @@ from typing import Any
 
 import pandas as pd
 
-from superres.data.ingest import ingest
+from superres.data.ingest import REPORT_COLUMNS, ingest
 from superres.data.sources import PAIRS_FILE, RawItem, fetch_embedded, fetch_folder, fetch_paired_folder, fetch_url
 from superres.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("embedded", "folder", "paired_folder", "url")
-REPORT_COLUMNS = ["name", "origin", "status", "reason", "width", "height", "channels"]
 
 
 def _required_path(data: Mapping[str, Any]) -> str:
     if not data.get("path"):
         raise ConfigError(f"data.path is required for the {data['source']!r} source: set it in params.yaml")
     return str(data["path"])
-
-
-def _cache_dir(data: Mapping[str, Any]) -> Path:
-    return Path(data.get("cache_dir") or Path.home() / ".cache" / "superres").expanduser()
 
 
 def fetch_images(data: Mapping[str, Any]) -> Callable[[Path], None]:
@@ -53,7 +48,8 @@ def fetch_images(data: Mapping[str, Any]) -> Callable[[Path], None]:
             rows += [(str(file), "", reason) for file, reason in unmatched]
             pd.DataFrame(rows, columns=["hr", "lr", "unpaired"]).to_csv(folder / PAIRS_FILE, index=False)
         else:
-            fetch_url(path, dest, cache_dir=_cache_dir(data), sha256=data.get("sha256"))
+            cache_dir = Path(data["cache_dir"]).expanduser() if data.get("cache_dir") else None  # None: the default
+            fetch_url(path, dest, cache_dir=cache_dir, sha256=data.get("sha256"))
 
     return write
 
@@ -72,5 +68,5 @@ def ingest_images(raw: Path, data: Mapping[str, Any]) -> pd.DataFrame:
         unpaired = pd.read_csv(raw / PAIRS_FILE, keep_default_na=False).query("unpaired != ''")
         records += [{"name": Path(row.hr).name, "origin": row.hr, "status": "rejected", "reason": row.unpaired}
                     for row in unpaired.itertuples()]
-    report = pd.DataFrame(records, columns=REPORT_COLUMNS).fillna({"width": 0, "height": 0, "channels": 0})
+    report = pd.DataFrame(records, columns=list(REPORT_COLUMNS)).fillna({"width": 0, "height": 0, "channels": 0})
     return report.sort_values("name", kind="stable").reset_index(drop=True)
