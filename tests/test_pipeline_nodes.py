@@ -76,12 +76,16 @@ def test_paired_folder_uses_the_given_low_resolution_images(tmp_path):
         Image.fromarray(hr).save(src / "high_res" / f"p{i}.png")
         Image.fromarray(hr[::2, ::2]).save(src / "low_res" / f"p{i}.png")
     Image.fromarray(photo(64, 64, 7)).save(src / "high_res" / "alone.png")
+    Image.fromarray(photo(64, 64, 8)).save(src / "high_res" / "odd.png")
+    Image.fromarray(photo(30, 32, 8)).save(src / "low_res" / "odd.png")  # not 64/2 high
     data = {"source": "paired_folder", "path": str(src), "max_pixels": 10_000_000}
     raw, report = run_download(tmp_path, data)
     alone = report[report["name"] == "alone.png"]
     assert alone["status"].tolist() == ["rejected"] and "no low-resolution file" in alone["reason"].iloc[0]
     hr, given_lr, prepared = select_images(raw, report, data, PREPARE)
     assert set(hr) == set(given_lr) == {"p0", "p1", "p2"}
+    odd = prepared.set_index("name").loc["odd"]
+    assert odd["status"] == "rejected" and "32x30, not 32x32" in odd["reason"]
     assert np.array_equal(given_lr["p1"](), photo(64, 64, 1)[::2, ::2])
 
 

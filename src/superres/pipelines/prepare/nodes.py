@@ -53,6 +53,7 @@ def select_images(
         pairs = pd.read_csv(raw / PAIRS_FILE, keep_default_na=False).query("lr != ''")
         usable_lr = set(accepted["origin"])
         lr_of_hr = {row.hr: row.lr for row in pairs.itertuples() if row.lr in usable_lr}
+    size_of = {r.origin: (int(r.width), int(r.height)) for r in accepted.itertuples()}
 
     hr_images, lr_images, rows = {}, {}, []
     for record in accepted.itertuples():
@@ -65,6 +66,9 @@ def select_images(
             row.update(status="rejected", reason=f"{w}x{h} after modcrop is smaller than one training patch ({patch} px)")
         elif paired and record.origin not in lr_of_hr:
             row.update(status="rejected", reason="its low-resolution partner was rejected (see the ingest report)")
+        elif paired and size_of[lr_of_hr[record.origin]] != (w // scale, h // scale):
+            lw, lh = size_of[lr_of_hr[record.origin]]
+            row.update(status="rejected", reason=f"its low-resolution partner is {lw}x{lh}, not {w // scale}x{h // scale} (x{scale})")
         else:
             hr_images[name] = partial(_load_hr, root / record.origin, max_pixels, scale)
             if paired:
