@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "superres"
-ARCH_TAG = "superres.architecture"
+KIND_TAG = "superres.kind"  # "architecture" or "report"
 
 
 def default_tracking_uri(project_root: str | os.PathLike[str]) -> str:
@@ -70,12 +70,13 @@ class Tracker:
         else:
             self.experiment_id = found.experiment_id
 
-    def start_run(self, architecture: str, params: Mapping[str, Any], tags: Mapping[str, str] = ()) -> str:
-        all_tags = {ARCH_TAG: architecture, **dict(tags)}
+    def start_run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str] = ()) -> str:
+        """Open a run named ``name`` (an architecture key, or ``report``) and log ``params``."""
+        all_tags = {KIND_TAG: "architecture", **dict(tags)}
         for env in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):
             if os.environ.get(env):
                 all_tags[f"dvc.{env.lower().removeprefix('dvc_')}"] = os.environ[env]
-        run = self.client.create_run(self.experiment_id, run_name=architecture, tags=all_tags)
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
         self.log_params(run.info.run_id, params)
         return run.info.run_id
 

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from superres.errors import SuperresError
 from superres.reporting import comparison_table, crop_rows, html_report, published_table, report_figures, to_markdown
-from superres.training.tracking import Tracker, default_tracking_uri
+from superres.training.tracking import KIND_TAG, Tracker, default_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def log_report(
     page and the plots as artifacts, each architecture's test PSNR-Y as a metric."""
     tracker = Tracker(default_tracking_uri(Path.cwd()), tracking["experiment"])
     run_id = tracker.start_run("report", {"profile": profile, "architectures": ",".join(architectures)},
-                               tags={"superres.kind": "report"})
+                               tags={KIND_TAG: "report"})
     tracker.log_metrics(run_id, {f"{arch}.test/psnr_y": value for arch, value in zip(table["architecture"], table["test/psnr_y"], strict=True)})
     tracker.log_text(run_id, table.to_csv(index=False), "comparison.csv")
     tracker.log_text(run_id, markdown, "comparison.md")
