@@ -29,7 +29,7 @@ def _model_folder(model: str) -> Path:
     if (MODELS_DIR / model).is_dir():
         return MODELS_DIR / model
     raise SuperresError(f"--model {model}: no folder {path} and no trained weights in {MODELS_DIR / model}; "
-                        "train it first (`kedro run --pipelines={model}`) or give a folder holding weights.safetensors and config.json")
+                        f"train it first (`kedro run --pipelines={model}`) or give a folder holding weights.safetensors and config.json")
 
 
 @click.group()
