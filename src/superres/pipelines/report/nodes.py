@@ -30,23 +30,32 @@ def _by_architecture(partitions: Lazy, suffix: str, architectures: list[str]) ->
 
 
 def compare(
-    per_image: Lazy, configs: Lazy, timings: Lazy, histories: Lazy, architectures: list[str], prepare: Mapping[str, Any]
-) -> tuple[pd.DataFrame, str, dict[str, Figure]]:
-    """The comparison of ``architectures`` on the test split: table (CSV, Markdown) and plots."""
-    frames = _by_architecture(per_image, "per_image", architectures)
-    table = comparison_table(frames, _by_architecture(configs, "config", architectures),
+    per_image: Lazy, configs: Lazy, timings: Lazy, architectures: list[str], prepare: Mapping[str, Any]
+) -> tuple[pd.DataFrame, str]:
+    """The comparison of ``architectures`` on the test split, as a table and as Markdown."""
+    table = comparison_table(_by_architecture(per_image, "per_image", architectures),
+                             _by_architecture(configs, "config", architectures),
                              _by_architecture(timings, "timing", architectures))
     log.info("comparison on the test split:\n%s", table.to_string(index=False))
     scale = int(prepare["scale"])
-    markdown = to_markdown(table, published_table(scale), "superres: comparison on the test split", scale)
-    figures = report_figures(table, frames, _by_architecture(histories, "history", architectures))
-    return table, markdown, figures
+    return table, to_markdown(table, published_table(scale), "superres: comparison on the test split", scale)
+
+
+def plot(table: pd.DataFrame, per_image: Lazy, histories: Lazy, architectures: list[str]) -> dict[str, Figure]:
+    """Every plot of the report, by file name."""
+    return report_figures(table, _by_architecture(per_image, "per_image", architectures),
+                          _by_architecture(histories, "history", architectures))
+
+
+def save_plots(figures: dict[str, Figure]) -> dict[str, Figure]:
+    """The same figures, for the catalog to write as PNG files (the page and MLflow reuse them
+    in memory)."""
+    return figures
 
 
 def render_html(
     table: pd.DataFrame,
-    per_image: Lazy,
-    histories: Lazy,
+    figures: Mapping[str, Figure],
     sr_images: Lazy,
     test_hr: Lazy,
     test_lr: Lazy,
@@ -61,8 +70,6 @@ def render_html(
     names = sorted(test_hr)[: int(report["crops"])]
     outputs = {a: {n: sr_images[f"{a}/images/{n}"]() for n in names if f"{a}/images/{n}" in sr_images} for a in architectures}
     crops = crop_rows({n: test_hr[n]() for n in names}, {n: test_lr[n]() for n in names}, outputs, scale, crop_size)
-    figures = report_figures(table, _by_architecture(per_image, "per_image", architectures),
-                             _by_architecture(histories, "history", architectures))
     return html_report(table, published_table(scale), figures, crops, profile=profile, scale=scale,
                        n_test=len(test_hr), crop_size=crop_size)
 
@@ -71,8 +78,7 @@ def log_report(
     table: pd.DataFrame,
     markdown: str,
     html: str,
-    per_image: Lazy,
-    histories: Lazy,
+    figures: Mapping[str, Figure],
     architectures: list[str],
     tracking: Mapping[str, Any],
     profile: str,
@@ -86,8 +92,6 @@ def log_report(
     tracker.log_text(run_id, table.to_csv(index=False), "comparison.csv")
     tracker.log_text(run_id, markdown, "comparison.md")
     tracker.log_text(run_id, html, "report.html")
-    figures = report_figures(table, _by_architecture(per_image, "per_image", architectures),
-                             _by_architecture(histories, "history", architectures))
     for name, figure in figures.items():
         tracker.log_figure(run_id, figure, f"plots/{name}")
     tracker.end_run(run_id)

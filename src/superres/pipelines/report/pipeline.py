@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from superres.pipelines.report.nodes import compare, log_report, render_html
+from superres.pipelines.report.nodes import compare, log_report, plot, render_html, save_plots
 
 
 def create_pipeline() -> Pipeline:
@@ -12,21 +12,23 @@ def create_pipeline() -> Pipeline:
         [
             Node(
                 compare,
-                inputs=["all_per_image_metrics", "all_model_configs", "all_timings", "all_histories",
-                        "params:architectures", "params:prepare"],
-                outputs=["comparison_table", "comparison_markdown", "comparison_plots"],
+                inputs=["all_per_image_metrics", "all_model_configs", "all_timings", "params:architectures", "params:prepare"],
+                outputs=["comparison_table", "comparison_markdown"],
                 name="compare",
             ),
+            Node(plot, ["comparison_table", "all_per_image_metrics", "all_histories", "params:architectures"],
+                 "comparison_figures", name="plot"),
+            Node(save_plots, "comparison_figures", "comparison_plots", name="save_plots"),
             Node(
                 render_html,
-                inputs=["comparison_table", "all_per_image_metrics", "all_histories", "all_sr_images", "test_hr",
-                        "test_lr", "params:architectures", "params:prepare", "params:report", "params:profile"],
+                inputs=["comparison_table", "comparison_figures", "all_sr_images", "test_hr", "test_lr",
+                        "params:architectures", "params:prepare", "params:report", "params:profile"],
                 outputs="report_html",
                 name="render_html",
             ),
             Node(
                 log_report,
-                inputs=["comparison_table", "comparison_markdown", "report_html", "all_per_image_metrics", "all_histories",
+                inputs=["comparison_table", "comparison_markdown", "report_html", "comparison_figures",
                         "params:architectures", "params:tracking", "params:profile"],
                 outputs=None,
                 name="log_report",
