@@ -130,14 +130,80 @@ class Tracker:
 
 
 class MlflowCallback:
-    """Training callback: logs the loss and learning rate every ``log_every`` iterations and the
-    validation PSNR-Y at each validation, as curves of the run."""
+    """Training callback: logs the loss, the learning rate and every other number the trainer
+    reports (the loss terms of a GAN) every ``log_every`` iterations as ``train/<key>``
+    (``train_loss`` as ``train/loss``), and the validation PSNR-Y at each validation."""
 
     def __init__(self, tracker: Tracker, run_id: str) -> None:
         self.tracker, self.run_id = tracker, run_id
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
-        self.tracker.log_metrics(self.run_id, {"train/loss": metrics["train_loss"], "train/lr": metrics["lr"]}, step)
+        numbers = {
+            "train/loss" if key == "train_loss" else f"train/{key}": float(value)
+            for key, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
+        self.tracker.log_metrics(self.run_id, numbers, step)
 
     def on_validation(self, step: int, metrics: dict[str, float]) -> None:
         self.tracker.log_metrics(self.run_id, {"val/psnr_y": metrics["val_psnr_y"]}, step)
+
+
+# The model registry: versions of trained weights (a run's ``model/`` artifact folder, holding
+# weights.safetensors and config.json) under a name, for `superres upscale --model models:/NAME/VERSION`.
+
+MODEL_ARTIFACT = "model"
+
+
+def register_model(run_id: str, name: str, tracking_uri: str) -> str:
+    """Register the ``model/`` artifact folder of run ``run_id`` as a new version of ``name``;
+    returns the version number."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    run = client.get_run(run_id)
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    version = client.create_model_version(name, f"{run.info.artifact_uri}/{MODEL_ARTIFACT}", run_id=run_id)
+    return str(version.version)
+
+
+def parse_model_uri(uri: str) -> tuple[str, str]:
+    """``models:/NAME/VERSION`` -> ``(NAME, VERSION)``; anything else raises ``ValueError``."""
+    name, _, version = uri.removeprefix("models:/").rpartition("/")
+    if not uri.startswith("models:/") or not name or not version:
+        raise ValueError(f"{uri!r} is not a model URI of the form models:/NAME/VERSION")
+    return name, version
+
+
+def download_model(uri: str, destination: str | Path, tracking_uri: str) -> Path:
+    """Copy the files of the registered model version ``models:/NAME/VERSION`` into ``destination``;
+    returns the folder holding them. Raises ``LookupError`` when the store has no such version."""
+    from mlflow.artifacts import download_artifacts
+
+    name, version = parse_model_uri(uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        source = client.get_model_version_download_uri(name, version)
+    except MlflowException as exc:
+        raise LookupError(f"no registered model version {name}/{version} in {tracking_uri} ({exc.message})") from None
+    return Path(download_artifacts(artifact_uri=source, dst_path=str(destination), tracking_uri=tracking_uri))
+
+
+def registered_models(tracking_uri: str) -> list[dict[str, Any]]:
+    """Every version of every registered model: name, version, architecture, scale and the test
+    PSNR-Y of the run it came from (None where the run has not been evaluated)."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    rows = []
+    for model in client.search_registered_models():
+        for version in client.search_model_versions(f"name='{model.name}'"):
+            params, metrics = {}, {}
+            if version.run_id:
+                try:
+                    run = client.get_run(version.run_id)
+                    params, metrics = run.data.params, run.data.metrics
+                except MlflowException:
+                    log.warning("the run %s of model %s/%s is not in the store", version.run_id, model.name, version.version)
+            rows.append({"name": model.name, "version": str(version.version), "architecture": params.get("architecture"),
+                         "scale": params.get("scale"), "test/psnr_y": metrics.get("test/psnr_y")})
+    return sorted(rows, key=lambda row: (row["name"], int(row["version"])))
