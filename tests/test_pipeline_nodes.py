@@ -63,8 +63,28 @@ def test_every_file_is_reported_and_the_bad_ones_rejected(tmp_path, folder):
     assert lr["good1"]().shape == (35, 45, 3)
     patches = make_training_patches(hr, lr, split, PREPARE)
     assert patches["hr"].shape[1:] == (3, 32, 32) and patches["lr"].shape[1:] == (3, 16, 16)
-    val_hr, val_lr, test_hr, test_lr = select_split(hr, lr, split)
+    val_hr, val_lr, test_hr, test_lr = select_split(hr, lr, split, data, PREPARE)
     assert len(val_hr) == len(test_hr) == 1 and set(val_hr) == set(val_lr)
+
+
+def test_a_validation_folder_replaces_the_val_share(tmp_path, folder):
+    data = {"source": "folder", "path": str(folder), "max_pixels": 10_000_000}
+    raw, report = run_download(tmp_path, data)
+    hr, given_lr, prepared = select_images(raw, report, data, PREPARE)
+    bench = tmp_path / "Set5"
+    bench.mkdir()
+    for i in range(2):
+        Image.fromarray(photo(41, 37, 20 + i)).save(bench / f"b{i}.png")
+    prepare = {**PREPARE, "val_folder": str(bench)}
+    split = split_dataset(prepared, prepare)
+    assert sorted(split.loc[split["split"] == "val", "image"]) == ["val__b0", "val__b1"]
+    source = split[~split["image"].str.startswith("val__")]
+    assert set(source["split"]) == {"train", "test"}  # the source is split into train and test only
+    val_hr, val_lr, test_hr, _ = select_split(hr, make_lr_images(hr, given_lr, prepare), split, data, prepare)
+    assert val_hr["val__b0"]().shape == (40, 36, 3) and val_lr["val__b0"]().shape == (20, 18, 3)  # modcropped, degraded
+    assert not set(test_hr) & set(val_hr)
+    with pytest.raises(ConfigError, match="prepare.val_folder"):
+        split_dataset(prepared, {**PREPARE, "val_folder": str(tmp_path / "missing")})
 
 
 def test_paired_folder_uses_the_given_low_resolution_images(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from superres.data.degrade import Degradation, check_scale, degrade, modcrop
-from superres.data.imageio import read_image
+from superres.data.imageio import IMAGE_SUFFIXES, read_image
 from superres.data.patches import extract_patches
 from superres.data.sources import PAIRS_FILE
 from superres.data.split import split_images
@@ -79,10 +79,33 @@ def select_images(
     return hr_images, lr_images, report
 
 
+def validation_folder(prepare: Mapping[str, Any]) -> list[Path]:
+    """The HR images of ``prepare.val_folder`` (e.g. Set5), sorted; [] when it is not set."""
+    if not prepare.get("val_folder"):
+        return []
+    folder = Path(prepare["val_folder"]).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"prepare.val_folder: {folder} is not a folder; give a folder of HR images (e.g. Set5) or null")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ConfigError(f"prepare.val_folder: {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def _val_name(path: Path) -> str:
+    return f"val__{path.stem}"
+
+
 def split_dataset(prepare_report: pd.DataFrame, prepare: Mapping[str, Any]) -> pd.DataFrame:
-    """The manifest image -> train/val/test, by image, seeded; byte-identical across runs."""
+    """The manifest image -> train/val/test, by image, seeded; byte-identical across runs.
+
+    With ``prepare.val_folder`` the validation images are that folder's (named ``val__<stem>``)
+    and the source is split into train and test only."""
     kept = prepare_report.loc[prepare_report["status"] == "kept", "name"]
-    assignment = split_images(kept, prepare["split"], int(prepare["seed"]))
+    external = validation_folder(prepare)
+    fractions = {**prepare["split"], "val": 0.0} if external else prepare["split"]
+    assignment = split_images(kept, fractions, int(prepare["seed"]))
+    assignment.update({_val_name(p): "val" for p in external})
     manifest = pd.DataFrame(sorted(assignment.items()), columns=["image", "split"])
     log.info("split: %s", manifest["split"].value_counts().to_dict())
     return manifest
@@ -115,8 +138,18 @@ def make_training_patches(hr_images: Lazy, lr_images: Lazy, split: pd.DataFrame,
     return {"lr": lr, "hr": hr}
 
 
-def select_split(hr_images: Lazy, lr_images: Lazy, split: pd.DataFrame) -> tuple[dict, dict, dict, dict]:
-    """Whole LR/HR images of the val and test splits."""
+def select_split(
+    hr_images: Lazy, lr_images: Lazy, split: pd.DataFrame, data: Mapping[str, Any], prepare: Mapping[str, Any]
+) -> tuple[dict, dict, dict, dict]:
+    """Whole LR/HR images of the val and test splits (the val images of ``prepare.val_folder``
+    degraded like the others)."""
+    scale, seed = check_scale(int(prepare["scale"])), int(prepare["seed"])
+    degradation = Degradation.from_params(prepare.get("degradation"))
+    hr_images, lr_images = dict(hr_images), dict(lr_images)
+    for path in validation_folder(prepare):
+        name = _val_name(path)
+        hr_images[name] = partial(_load_hr, path, int(data["max_pixels"]), scale)
+        lr_images[name] = partial(_degraded, hr_images[name], scale, degradation, zlib.crc32(name.encode()) ^ seed)
     out = []
     for which in ("val", "test"):
         names = split.loc[split["split"] == which, "image"]

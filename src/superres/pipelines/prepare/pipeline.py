@@ -16,7 +16,7 @@ def create_pipeline() -> Pipeline:
             Node(make_lr_images, ["hr_images", "given_lr_images", "params:prepare"], "lr_images", name="make_lr_images"),
             Node(make_training_patches, ["hr_images", "lr_images", "split", "params:prepare"], "train_patches",
                  name="make_training_patches"),
-            Node(select_split, ["hr_images", "lr_images", "split"], ["val_hr", "val_lr", "test_hr", "test_lr"],
+            Node(select_split, ["hr_images", "lr_images", "split", "params:data", "params:prepare"], ["val_hr", "val_lr", "test_hr", "test_lr"],
                  name="select_split"),
         ],
         tags=["prepare"],
