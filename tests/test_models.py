@@ -9,11 +9,31 @@ from superres.errors import ConfigError
 from superres.models import REGISTRY, count_parameters, create_model
 from superres.models.edsr import EDSR
 
+# Small configurations of every architecture: fast on a CPU, same structure as the paper sizes.
+SMALL = {
+    "bicubic": {},
+    "srcnn": {"f1": 16, "f2": 8},
+    "vdsr": {"depth": 4, "n_feats": 16},
+    "edsr": {"n_resblocks": 2, "n_feats": 16},
+    "unet": {"n_feats": 8, "depth": 2},
+    "lapsrn": {"n_feats_in": 32, "n_feats": 16, "n_blocks": 3},
+    "autoencoder": {"n_feats": 8, "depth": 2},
+    "srresnet": {"n_blocks": 2, "n_feats": 16},
+    "srgan": {"n_blocks": 2, "n_feats": 16},
+    "esrgan": {"n_blocks": 1, "n_feats": 16, "growth": 8},
+}
 
-@pytest.mark.parametrize(("name", "scales"), [("bicubic", (2, 3, 4)), ("srcnn", (2, 3, 4)), ("edsr", (2, 3, 4, 8))])
-def test_output_is_scale_times_the_input(name, scales):
+
+def test_every_architecture_has_a_small_config():
+    assert set(SMALL) == set(REGISTRY)
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_output_is_scale_times_the_input(name):
+    scales = REGISTRY[name].SCALES
+    assert scales and all(isinstance(s, int) and s >= 2 for s in scales)
     for scale in scales:
-        model = create_model(name, scale=scale)
+        model = create_model(name, scale=scale, **SMALL[name])
         y = model(torch.rand(2, 3, 10, 13))
         assert y.shape == (2, 3, 10 * scale, 13 * scale)
 
@@ -48,7 +68,7 @@ def test_unknown_architecture_and_bad_keys_are_config_errors():
 @pytest.mark.parametrize("name", [n for n in REGISTRY if n != "bicubic"])
 def test_overfits_one_small_batch(name):
     torch.manual_seed(0)
-    model = create_model(name, scale=2, **({"n_resblocks": 2, "n_feats": 16} if name == "edsr" else {}))
+    model = create_model(name, scale=2, **SMALL[name])
     hr = torch.nn.functional.interpolate(torch.rand(4, 3, 4, 4), size=(16, 16), mode="bilinear", align_corners=False)
     lr = torch.nn.functional.avg_pool2d(hr, 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

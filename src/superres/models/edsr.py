@@ -12,18 +12,12 @@ Input: N x 3 x h x w in [0, 1]. Output: N x 3 x (scale*h) x (scale*w). Scales 2,
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from superres.errors import ConfigError
+from superres.models.layers import check_scale, conv3x3, subpixel_steps
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
-
-
-def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 3, padding=1)
 
 
 class ResBlock(nn.Module):
@@ -40,18 +34,12 @@ class Upsampler(nn.Sequential):
     """Sub-pixel convolution: log2(scale) x2 steps for powers of two, one x3 step for 3."""
 
     def __init__(self, scale: int, n_feats: int) -> None:
-        layers: list[nn.Module] = []
-        if scale == 3:
-            layers += [conv3x3(n_feats, 9 * n_feats), nn.PixelShuffle(3)]
-        elif scale in (2, 4, 8):
-            for _ in range(int(math.log2(scale))):
-                layers += [conv3x3(n_feats, 4 * n_feats), nn.PixelShuffle(2)]
-        else:
-            raise ConfigError(f"EDSR supports scales 2, 3, 4 and 8, not {scale} (prepare.scale)")
-        super().__init__(*layers)
+        super().__init__(*subpixel_steps(check_scale("EDSR", scale, EDSR.SCALES), n_feats))
 
 
 class EDSR(nn.Module):
+    SCALES: tuple[int, ...] = (2, 3, 4, 8)
+
     def __init__(
         self,
         scale: int,
@@ -61,7 +49,7 @@ class EDSR(nn.Module):
         channels: int = 3,
     ) -> None:
         super().__init__()
-        self.scale = scale
+        self.scale = check_scale("EDSR", scale, self.SCALES)
         self.register_buffer("mean", torch.tensor(DIV2K_RGB_MEAN[:channels]).view(1, channels, 1, 1), persistent=False)
         self.head = conv3x3(channels, n_feats)
         self.body = nn.Sequential(*(ResBlock(n_feats, res_scale) for _ in range(n_resblocks)), conv3x3(n_feats, n_feats))

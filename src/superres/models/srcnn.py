@@ -6,7 +6,7 @@ Three convolutions: patch extraction (``k1`` x ``k1``, ``f1`` filters), non-line
 
 Input: N x C x h x w in [0, 1], the low-resolution image; the network upsamples it with bicubic
 interpolation first and works at the output size (zero padding keeps the size).
-Output: N x C x (scale*h) x (scale*w). Any integer scale.
+Output: N x C x (scale*h) x (scale*w). Any integer scale >= 2.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ import torch
 from torch import nn
 
 from superres.data.resize import imresize
+from superres.models.layers import check_scale
 
 
 class SRCNN(nn.Module):
+    SCALES: tuple[int, ...] = (2, 3, 4, 8)  # the usual ones: any integer scale >= 2 works
+
     def __init__(
         self,
         scale: int,
@@ -29,7 +32,7 @@ class SRCNN(nn.Module):
         k3: int = 5,
     ) -> None:
         super().__init__()
-        self.scale = scale
+        self.scale = check_scale("SRCNN", scale, self.SCALES, any_integer=True)
         self.body = nn.Sequential(
             nn.Conv2d(channels, f1, k1, padding=k1 // 2),
             nn.ReLU(inplace=True),
