@@ -75,7 +75,8 @@ def vgg19_features(end: int | None = None) -> nn.Sequential:
 
 def _layer_index(layer: str, before_activation: bool) -> int:
     if layer not in VGG19_LAYERS:
-        raise ConfigError(f"perceptual loss layer {layer!r} is not a VGG19 layer; choose one of {', '.join(VGG19_LAYERS)}")
+        choices = ", ".join(VGG19_LAYERS)
+        raise ConfigError(f"perceptual loss layer {layer!r} is not a VGG19 layer; choose one of {choices}")
     return VGG19_LAYERS[layer] if before_activation else VGG19_LAYERS[layer] + 1
 
 
