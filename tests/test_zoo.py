@@ -1,0 +1,134 @@
+"""The architectures beyond the first three: registry, reference counts, scales, residual
+structure, batch normalisation in eval mode, and the discriminators."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_models import SMALL
+
+from superres.data.resize import imresize
+from superres.errors import ConfigError
+from superres.models import DISCRIMINATORS, REGISTRY, count_parameters, create_discriminator, create_model
+from superres.models.rrdbnet import RRDBNet
+from superres.models.srresnet import SRResNet
+
+ANY_SCALE = ["bicubic", "srcnn", "vdsr", "unet", "autoencoder"]  # they work on the bicubic-upsampled input
+BATCH_NORM = ["unet", "srresnet", "srgan"]
+
+
+def test_registry_holds_exactly_the_zoo():
+    assert list(REGISTRY) == "bicubic srcnn vdsr edsr unet lapsrn autoencoder srresnet srgan esrgan".split()
+    assert REGISTRY["srgan"] is REGISTRY["srresnet"] is SRResNet
+    assert REGISTRY["esrgan"] is RRDBNet
+
+
+def test_rrdbnet_paper_size_has_the_reference_parameter_count():
+    model = RRDBNet(scale=4)
+    assert count_parameters(model) == 16_697_987
+    # the names the ESRGAN authors published, so their weights map onto this module
+    names = set(model.state_dict())
+    assert {"conv_first.weight", "body.22.rdb3.conv5.weight", "conv_body.weight", "conv_up1.weight",
+            "conv_up2.weight", "conv_hr.weight", "conv_last.weight"} <= names
+    assert "conv_up3.weight" not in names
+
+
+@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in ANY_SCALE])
+def test_a_scale_outside_scales_is_a_config_error(name):
+    unsupported = next(s for s in (3, 5, 6) if s not in REGISTRY[name].SCALES)
+    with pytest.raises(ConfigError, match=r"prepare\.scale"):
+        create_model(name, scale=unsupported)
+
+
+@pytest.mark.parametrize("name", ANY_SCALE)
+def test_models_on_the_bicubic_input_take_any_integer_scale(name):
+    y = create_model(name, scale=5, **SMALL[name])(torch.rand(1, 3, 6, 7))
+    assert y.shape == (1, 3, 30, 35)
+    for bad in (1, 0, 2.5, True):
+        with pytest.raises(ConfigError, match=r"prepare\.scale"):
+            create_model(name, scale=bad)
+
+
+def zero_last_conv(model: torch.nn.Module) -> None:
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    torch.nn.init.zeros_(last.weight)
+    torch.nn.init.zeros_(last.bias)
+
+
+@pytest.mark.parametrize("name", ["vdsr", "unet", "autoencoder", "lapsrn"])
+def test_global_residual_over_bicubic(name):
+    # with the residual branch silenced, what is left is exactly the bicubic upsampling
+    torch.manual_seed(0)
+    model = create_model(name, scale=2, **SMALL[name]).eval()
+    x = torch.rand(2, 3, 9, 11)
+    assert not torch.allclose(model(x), imresize(x, scale=2), atol=1e-3)
+    zero_last_conv(model)
+    torch.testing.assert_close(model(x), imresize(x, scale=2), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["unet", "autoencoder"])
+@pytest.mark.parametrize("size", [(5, 7), (8, 8), (3, 17)])
+def test_encoder_decoders_take_sizes_that_are_not_multiples_of_their_depth(name, size):
+    model = create_model(name, scale=3, **{**SMALL[name], "depth": 3}).eval()
+    assert model(torch.rand(1, 3, *size)).shape == (1, 3, 3 * size[0], 3 * size[1])
+
+
+@pytest.mark.parametrize("name", BATCH_NORM)
+def test_batch_norm_models_run_on_one_image_in_eval_mode(name):
+    torch.manual_seed(0)
+    model = create_model(name, scale=2, **SMALL[name])
+    x = torch.rand(4, 3, 12, 12)
+    model(x)  # one training step's forward updates the running statistics
+    model.eval()
+    single = model(x[:1])
+    assert single.shape == (1, 3, 24, 24) and torch.isfinite(single).all()
+    # eval mode uses the running statistics: an image's output does not depend on its batch
+    torch.testing.assert_close(model(x)[:1], single, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", list(DISCRIMINATORS))
+@pytest.mark.parametrize("size", [32, 48, 96])
+def test_discriminators_give_one_logit_per_patch(name, size):
+    model = create_discriminator(name, n_feats=8)
+    logits = model(torch.rand(3, 3, size, size))
+    assert logits.shape == (3, 1)
+    logits.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval()
+    assert model(torch.rand(1, 3, size, size + 5)).shape == (1, 1)
+
+
+@pytest.mark.parametrize("name", list(DISCRIMINATORS))
+def test_discriminators_learn_to_tell_patches_apart(name):
+    torch.manual_seed(0)
+    model = create_discriminator(name, n_feats=8)
+    real = torch.rand(8, 3, 32, 32)
+    fake = torch.nn.functional.avg_pool2d(real, 5, stride=1, padding=2)  # blurred: what an SR net might give
+    labels = torch.cat([torch.ones(8, 1), torch.zeros(8, 1)])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(30):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(torch.cat([real, fake])), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    assert (model(real) > model(fake).max()).all()
+
+
+def test_discriminator_paper_widths():
+    srgan = create_discriminator("srgan")
+    convs = [m for m in srgan.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert [c.stride[0] for c in convs] == [1, 2] * 4
+    linears = [m for m in srgan.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [(512, 1024), (1024, 1)]
+    vgg = create_discriminator("vgg")
+    linears = [m for m in vgg.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(lin.in_features, lin.out_features) for lin in linears] == [(512, 100), (100, 1)]
+
+
+def test_unknown_discriminator_and_bad_keys_are_config_errors():
+    with pytest.raises(ConfigError, match="known discriminators: srgan, vgg"):
+        create_discriminator("patchgan")
+    with pytest.raises(ConfigError, match="discriminator 'vgg'"):
+        create_discriminator("vgg", num_feat=64)
