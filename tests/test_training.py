@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 
 import numpy as np
 import pytest
@@ -124,3 +126,208 @@ def test_tracker_records_runs_in_sqlite(tmp_path, data):
     assert tracker.find_run(run_id) == run_id and tracker.find_run("0" * 32) is None
     experiment = tracker.client.get_experiment(tracker.experiment_id)
     assert experiment.artifact_location == (tmp_path / "mlartifacts").as_uri()
+
+
+# --- schedules, EMA, clipping, precision, checkpoints, GAN ------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from torch import nn  # noqa: E402
+
+from superres.errors import SuperresError  # noqa: E402
+from superres.training import checkpoint  # noqa: E402
+from superres.training.trainer import build_scheduler, clip_gradients  # noqa: E402
+
+
+def lr_sequence(config: TrainConfig, steps: int) -> list[float]:
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=config.lr)
+    scheduler = build_scheduler(optimizer, config)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def test_schedules_give_the_expected_learning_rates():
+    step = TrainConfig(lr=1.0, scheduler="step", lr_step=2, lr_gamma=0.5)
+    assert lr_sequence(step, 6) == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    multi = TrainConfig(lr=1.0, scheduler="multistep", milestones=(1, 4), lr_gamma=0.1)
+    assert lr_sequence(multi, 5) == pytest.approx([1.0, 0.1, 0.1, 0.1, 0.01])
+    cosine = TrainConfig(lr=1.0, scheduler="cosine", iterations=4, lr_min=0.2)
+    expected = [0.2 + 0.8 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(5)]
+    assert lr_sequence(cosine, 5) == pytest.approx(expected)
+
+
+def test_new_keys_are_checked_and_named():
+    for params, key in [({"scheduler": "linear"}, "train.scheduler"), ({"scheduler": "multistep"}, "train.milestones"),
+                        ({"ema": 1.5}, "train.ema"), ({"grad_clip": -1}, "train.grad_clip"),
+                        ({"clip_mode": "max"}, "train.clip_mode"), ({"amp": "fp16"}, "train.amp"),
+                        ({"channels_last": "yes"}, "train.channels_last"), ({"checkpoint_every": 0}, "train.checkpoint_every"),
+                        ({"gan_start": 0}, "train.gan_start"), ({"gan_type": "wgan"}, "train.gan_type"),
+                        ({"milestones": [5, 2]}, "train.milestones"), ({"discriminator": {"n_feats": 4}}, "train.discriminator")]:
+        with pytest.raises(ConfigError, match=key):
+            TrainConfig.from_params(params)
+    config = TrainConfig.from_params({"scheduler": "multistep", "milestones": [2, 5], "ema": 0.999, "discriminator": {"name": "vgg"}})
+    assert config.milestones == (2, 5) and config.ema == 0.999
+
+
+def test_ema_weights_are_validated_and_returned(data):
+    patches, val = data
+    seen = {}
+
+    class Snapshot:  # the raw weights right after each optimiser step
+        def on_train_start(self, model, config):
+            self.model = model
+
+        def on_log(self, step, metrics):
+            seen[step] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    config = TrainConfig(iterations=3, batch_size=2, lr=1e-2, val_every=3, log_every=1, ema=0.5)
+    model = small_edsr()
+    result = train(model, patches, val, config, scale=2, callbacks=[Snapshot()])
+    # torch's EMA: copy at the first update, then ema = 0.5 * ema + 0.5 * weights
+    expected = {k: 0.25 * seen[1][k] + 0.25 * seen[2][k] + 0.5 * seen[3][k] for k in seen[1]}
+    assert all(torch.allclose(result.state_dict[k], expected[k], atol=1e-6) for k in expected)
+    raw = model.state_dict()
+    assert not all(torch.equal(result.state_dict[k], raw[k]) for k in raw)
+
+
+def test_gradient_clipping_modes_bound_the_gradients():
+    def clipped(mode: str, lr: float = 0.1) -> torch.Tensor:
+        p = nn.Parameter(torch.zeros(100))
+        p.grad = torch.linspace(-50, 50, 100)
+        clip_gradients([p], TrainConfig(grad_clip=2.0, clip_mode=mode), lr)
+        return p.grad
+
+    assert clipped("norm").norm() == pytest.approx(2.0)
+    assert clipped("value").abs().max() == pytest.approx(2.0)
+    assert clipped("adjustable", lr=0.1).abs().max() == pytest.approx(20.0)  # grad_clip / lr
+    assert clipped("adjustable", lr=0.01).abs().max() == pytest.approx(50.0)  # bound 200: nothing clipped
+
+
+def test_gradient_clipping_changes_a_run(data):
+    patches, val = data
+    runs = [train(small_edsr(), patches, val, TrainConfig(iterations=3, batch_size=2, lr=1e-2, grad_clip=clip), scale=2)
+            for clip in (None, 1e-4)]
+    assert not torch.equal(runs[0].state_dict["head.weight"], runs[1].state_dict["head.weight"])
+
+
+def test_amp_and_channels_last_auto_stay_off_on_the_cpu(data):
+    patches, val = data
+    runs = {}
+    for amp in ("auto", "off", "bf16"):
+        seed_everything(0)
+        model = small_edsr()
+        runs[amp] = train(model, patches, val, TrainConfig(iterations=2, batch_size=2, amp=amp), scale=2).state_dict
+        assert model.head.weight.is_contiguous()  # channels_last 'auto' left the layout alone
+    assert all(torch.equal(runs["auto"][k], runs["off"][k]) for k in runs["off"])
+    assert not all(torch.equal(runs["bf16"][k], runs["off"][k]) for k in runs["off"])  # bf16 would show
+    seed_everything(0)
+    model = small_edsr()
+    train(model, patches, val, TrainConfig(iterations=1, batch_size=2, channels_last=True), scale=2)
+    assert model.head.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_batches_are_a_function_of_seed_step_and_rank(data):
+    patches, _ = data
+    from superres.training.trainer import batch_generator
+
+    a = patches.batch(8, batch_generator(0, 5, 0))
+    assert all(torch.equal(x, y) for x, y in zip(a, patches.batch(8, batch_generator(0, 5, 0))))
+    assert not torch.equal(a[1], patches.batch(8, batch_generator(0, 5, 1))[1])
+    assert not torch.equal(a[1], patches.batch(8, batch_generator(0, 6, 0))[1])
+    lr, hr = a
+    assert lr.dtype == torch.uint8 and lr.shape == (8, 3, 8, 8) and hr.shape == (8, 3, 16, 16)
+    # the LR patch is the HR patch's own (degraded) pair under the same dihedral transform
+    down = nn.functional.avg_pool2d(hr.float(), 2)
+    assert (down - lr.float()).abs().mean() < 12
+
+
+def test_divergence_keeps_the_last_good_checkpoint(data, tmp_path):
+    patches, val = data
+    config = TrainConfig(iterations=50, batch_size=2, lr=1e30, checkpoint_every=1, val_every=100)
+    with pytest.raises(SuperresError, match=r"diverged at iteration (\d+).*train\.lr") as info:
+        train(small_edsr(), patches, val, config, scale=2, checkpoint_dir=tmp_path)
+    k = int(re.search(r"iteration (\d+)", str(info.value)).group(1))
+    state = torch.load(tmp_path / checkpoint.FILENAME, weights_only=True)
+    assert state["step"] < k
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_corrupt_and_truncated_checkpoints_are_clear_errors(data, tmp_path):
+    patches, val = data
+    config = TrainConfig(iterations=2, batch_size=2, checkpoint_every=2)
+    train(small_edsr(), patches, val, config, scale=2, checkpoint_dir=tmp_path)
+    path = tmp_path / checkpoint.FILENAME
+    good = path.read_bytes()
+    for damaged in (good[: len(good) // 2], b"not a checkpoint" * 10):
+        path.write_bytes(damaged)
+        with pytest.raises(WeightsError, match=r"last\.pt.*delete it, or train without resume"):
+            train(small_edsr(), patches, val, config, scale=2, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_resume_without_a_checkpoint_starts_afresh(data, tmp_path):
+    patches, val = data
+    config = TrainConfig(iterations=2, batch_size=2)
+    result = train(small_edsr(), patches, val, config, scale=2, checkpoint_dir=tmp_path / "none", resume=True)
+    assert result.resumed_from == 0 and result.iterations == 2
+
+
+class TinyDiscriminator(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class TinyPerceptual(nn.Module):
+    """A stand-in feature loss: L1 between fixed random conv features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(3, 4, 3)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.l1_loss(self.features(pred), self.features(target))
+
+
+@pytest.mark.parametrize("gan_type,relativistic", [("vanilla", False), ("hinge", True)])
+def test_gan_trains_the_discriminator_from_gan_start(data, gan_type, relativistic):
+    patches, val = data
+    discriminator, logged, weights = TinyDiscriminator(), {}, {}
+
+    class Watch:
+        def on_log(self, step, metrics):
+            logged[step] = metrics
+            weights[step] = discriminator.body[0].weight.detach().clone()
+
+    before = discriminator.body[0].weight.detach().clone()
+    config = TrainConfig(iterations=5, batch_size=2, log_every=1, val_every=5, gan_start=3, perceptual_weight=1.0,
+                         gan_weight=0.1, gan_type=gan_type, relativistic=relativistic)
+    result = train(small_edsr(), patches, val, config, scale=2, callbacks=[Watch()], discriminator=discriminator,
+                   perceptual=TinyPerceptual())
+    assert result.iterations == 5
+    assert torch.equal(weights[1], before) and torch.equal(weights[2], before)
+    assert not torch.equal(weights[3], before) and not torch.equal(weights[4], weights[3])
+    assert set(logged[1]) == {"train_loss", "lr", "pixel"}
+    assert {"pixel", "perceptual", "adversarial", "discriminator"} <= set(logged[3])
+    assert all(math.isfinite(v) for v in logged[5].values())
+
+
+def test_gan_without_a_discriminator_is_a_config_error(data):
+    patches, val = data
+    with pytest.raises(ConfigError, match="train.gan_start"):
+        train(small_edsr(), patches, val, TrainConfig(iterations=2, batch_size=2, gan_start=1), scale=2)
+
+
+def test_mlflow_callback_logs_every_number(tmp_path):
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "exp")
+    run_id = tracker.start_run("esrgan", {})
+    MlflowCallback(tracker, run_id).on_log(3, {"train_loss": 0.5, "lr": 1e-3, "adversarial": 0.7, "discriminator": 1.2})
+    metrics = tracker.client.get_run(run_id).data.metrics
+    assert metrics == {"train/loss": 0.5, "train/lr": 1e-3, "train/adversarial": 0.7, "train/discriminator": 1.2}

@@ -39,7 +39,7 @@ def load(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for a damaged zip or pickle
         raise WeightsError(
-            f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: {exc}); "
+            f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}); "
             "delete it, or train without resume to start afresh"
         ) from None
     missing = [key for key in REQUIRED if not isinstance(state, dict) or key not in state]

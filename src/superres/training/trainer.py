@@ -282,9 +282,8 @@ def train(
             d_loss.backward()
             distributed.average_gradients(discriminator, context)
             d_optimizer.step()
+            d_scheduler.step()  # the discriminator's schedule counts the adversarial iterations
             terms["discriminator"] = d_loss
-        if gan:
-            d_scheduler.step()
         running += value
         seen += 1
         bar.update()
