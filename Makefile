@@ -13,12 +13,14 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(abspath $(BIN)):$(PATH)
 
+CHROMIUM ?= /usr/bin/chromium
+
 .PHONY: run test install install-dev lock mlflow clean
 
 run: $(VENV)/.installed
 	dvc repro
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(CHROMIUM)
 	python -m pytest
 
 install: $(VENV)/.installed
@@ -36,6 +38,13 @@ $(VENV)/.installed: $(VENV)/bin/python pyproject.toml requirements.lock
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml requirements.lock
 	$(PIP) install --quiet -c requirements.lock -e ".[dev]"
 	touch $@
+
+# The web app's browser test drives Debian's Chromium with Playwright (whose own browser download needs
+# the internet). Installed here when missing and we are root on Debian; otherwise that one test is skipped.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update && apt-get install -y --no-install-recommends chromium; \
+	else echo "$@ is missing: install Debian's chromium package to run the web app's browser test"; fi
 
 # Re-pin every dependency to what is installed now (after changing pyproject.toml).
 # The local build tag of torch (+cpu) is dropped, so the same pin takes the CUDA build on a GPU machine.

@@ -6,6 +6,8 @@ Errors a user can cause become one line on stderr and a non-zero exit.
 from __future__ import annotations
 
 import logging
+import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -74,6 +76,35 @@ def upscale(inputs: tuple[Path, ...], output: Path, model: str, device: str, ove
                f"in {time.perf_counter() - start:.1f} s -> {output}", err=True)
     if failures:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--models", default=str(MODELS_DIR), show_default=True, type=click.Path(path_type=Path),
+              help="Folder whose subfolders hold trained weights.")
+@click.option("--port", default=8501, show_default=True, type=int, help="Port of the web server.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Largest accepted upload, in MB.")
+@click.option("--max-pixels", default=1_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Largest accepted image to upscale, in pixels.")
+def app(models: Path, port: int, address: str, device: str, max_upload_mb: float, max_pixels: int) -> None:
+    """Serve the web app: upload an image, compare bicubic with a model, download the result."""
+    from superres.app import SCRIPT
+
+    if not models.is_dir():
+        raise click.ClickException(f"--models {models}: no such folder; train a model first (`kedro run --pipelines=edsr`) "
+                                   "or give the folder holding the model folders")
+    command = [sys.executable, "-m", "streamlit", "run", str(SCRIPT), "--server.port", str(port),
+               "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+               "--server.maxUploadSize", str(max(1, math.ceil(max_upload_mb))),
+               "--", "--models", str(models.resolve()), "--device", device, "--max-upload-mb", str(max_upload_mb),
+               "--max-pixels", str(max_pixels)]
+    try:
+        sys.exit(subprocess.call(command))
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 if __name__ == "__main__":
