@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from superres.app.core import compare, decode_upload, find_models, match_original, png_bytes, zoom
 from superres.data.degrade import bicubic_resize
 from superres.errors import InvalidImageError
+from superres.inference import super_resolve
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, save_weights
 
@@ -71,11 +72,13 @@ def test_decode_upload_limits_have_friendly_messages():
 
 def test_compare_measures_both_against_the_original(models):
     model, config = load_model(models / "edsr")
-    hr = photo(64, 48)
+    hr = photo(192, 256)
     lr = bicubic_resize(hr, 1 / 4)
     result = compare(model, 4, lr, hr)
     assert result.bicubic.shape == result.sr.shape == hr.shape
     assert np.array_equal(result.sr, compare(model, 4, lr).sr)
+    tiled = compare(model, 4, lr, tile=16).sr  # 4 x 3 tiles, each seen with its neighbours' context
+    assert np.abs(tiled.astype(int) - super_resolve(model, lr).astype(int)).max() <= 1
     bicubic, sr = result.metrics["bicubic"], result.metrics["model"]
     # a smooth image: bicubic is close to the original; random weights are not
     assert bicubic["psnr_y"] > 25 and sr["psnr_y"] < bicubic["psnr_y"]
@@ -163,3 +166,12 @@ def test_page_refuses_too_large_uploads_with_a_message(models):
 def test_page_says_what_to_do_without_models(tmp_path):
     at = app_test(tmp_path).run()
     assert "No trained models" in at.warning[0].value and "--models" in at.warning[0].value
+
+
+def test_app_command_needs_a_models_folder(tmp_path):
+    from click.testing import CliRunner
+
+    from superres.commands import main
+
+    result = CliRunner().invoke(main, ["app", "--models", str(tmp_path / "none")])
+    assert result.exit_code != 0 and f"--models {tmp_path / 'none'}: no such folder" in result.output
