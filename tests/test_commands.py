@@ -26,14 +26,14 @@ def test_upscale_files_and_folders(tmp_path):
     result = runner.invoke(main, ["upscale", str(photos), "-o", str(out), "--model", str(weights)])
     assert result.exit_code == 1  # the broken file fails, the others still run
     assert "broken.png" in result.output
-    assert Image.open(out / "a.png").size == (60, 40)
+    assert Image.open(out / "a.jpg").size == (60, 40)  # the input format is kept
     gray = Image.open(out / "sub" / "gray.png")
     assert gray.mode == "L" and gray.size == (32, 32)
 
-    before = (out / "a.png").read_bytes()
+    before = (out / "a.jpg").read_bytes()
     again = runner.invoke(main, ["upscale", str(photos / "a.jpg"), "-o", str(out), "--model", str(weights)])
     assert again.exit_code == 1 and "--overwrite" in again.output
-    assert (out / "a.png").read_bytes() == before
+    assert (out / "a.jpg").read_bytes() == before
     forced = runner.invoke(main, ["upscale", str(photos / "a.jpg"), "-o", str(out), "--model", str(weights), "--overwrite"])
     assert forced.exit_code == 0
 

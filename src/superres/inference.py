@@ -1,16 +1,28 @@
-"""Apply a super-resolution model to whole images.
+"""Apply a super-resolution model to whole images, at once or tile by tile.
 
 Models see 3-channel NCHW float tensors in [0, 1]. A grayscale image is repeated on three
 channels on the way in and averaged back to one on the way out, so it stays grayscale.
+
+Tiled inference (:func:`iter_tiled_bands`) bounds memory by the tile, not by the image: the LR
+image is cut into a grid of ``tile`` x ``tile`` cores, each given ``overlap`` pixels of context from
+its neighbours (at the image border the model pads exactly as it would for the whole image, so
+border pixels match an untiled run). The SR tiles are blended with a separable linear-ramp
+window across every overlap, accumulated and normalised, so there are no seams. Output rows are
+accumulated one band of tiles at a time and handed out as uint8 as soon as no later tile touches
+them: the float accumulator never holds more than about two tile rows of the output.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
+
+from superres.errors import ConfigError
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -37,20 +49,119 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     return array.transpose(1, 2, 0)
 
 
-@torch.no_grad()
-def super_resolve(model: nn.Module, image: np.ndarray, device: torch.device | None = None) -> np.ndarray:
-    """Upscale one uint8 H x W x C image (C = 1 or 3) with ``model``; returns uint8 H' x W' x C."""
-    if device is None:
-        tensors = [*model.parameters(), *model.buffers()]
-        device = tensors[0].device if tensors else torch.device("cpu")
-    x = to_tensor(image).to(device)
+def _model_device(model: nn.Module) -> torch.device:
+    tensors = [*model.parameters(), *model.buffers()]
+    return tensors[0].device if tensors else torch.device("cpu")
+
+
+def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """C x h x w (C = 1 or 3) -> C x H x W through ``model``, gray kept gray."""
     channels = x.shape[0]
     if channels == 1:
         x = x.expand(3, -1, -1)
     y = model(x.unsqueeze(0)).squeeze(0)
     if channels == 1:
         y = y.mean(dim=0, keepdim=True)
-    return to_uint8(y)
+    return y
+
+
+@torch.no_grad()
+def super_resolve(model: nn.Module, image: np.ndarray, device: torch.device | None = None) -> np.ndarray:
+    """Upscale one uint8 H x W x C image (C = 1 or 3) with ``model``; returns uint8 H' x W' x C."""
+    device = device or _model_device(model)
+    return to_uint8(_forward(model, to_tensor(image).to(device)))
+
+
+def tile_spans(size: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Cut ``size`` pixels into cores of at most ``tile``; each span is ``(start, stop, core_start,
+    core_stop)`` where ``start:stop`` is the core widened by ``overlap`` on each side, within the image."""
+    if tile < 1 or overlap < 0:
+        raise ConfigError(f"--tile must be at least 1 and --overlap at least 0, got {tile} and {overlap}")
+    count = math.ceil(size / tile)
+    cuts = [round(i * size / count) for i in range(count + 1)]  # even cores, none much smaller than the rest
+    return [(max(a - overlap, 0), min(b + overlap, size), a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+def _ramp(span: tuple[int, int, int, int], scale: int) -> np.ndarray:
+    """1-D blending weights of one SR span: 1 over the core, falling linearly to 0 across the middle
+    half of each overlap shared with a neighbour (the outer half, whose context is short, is not
+    used). Over an overlap the two neighbours' ramps sum to one; every core pixel has weight > 0."""
+    start, stop, core_start, core_stop = span
+    positions = np.arange(start * scale, stop * scale, dtype=np.float64) + 0.5
+    weight = np.ones_like(positions)
+    if start < core_start:  # a neighbour before
+        half = (core_start - start) * scale / 2
+        weight = np.minimum(weight, np.clip((positions - core_start * scale + half) / (2 * half), 0, 1))
+    if core_stop < stop:  # a neighbour after
+        half = (stop - core_stop) * scale / 2
+        weight = np.minimum(weight, np.clip((core_stop * scale + half - positions) / (2 * half), 0, 1))
+    return weight.astype(np.float32)
+
+
+def _normalised(acc: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """C x h x W float accumulator / its weights -> uint8 h x W x C (as :func:`to_uint8`)."""
+    return to_uint8(torch.from_numpy(acc / weight))
+
+
+@torch.no_grad()
+def iter_tiled_bands(
+    model: nn.Module,
+    image: np.ndarray,
+    *,
+    tile: int,
+    overlap: int,
+    device: torch.device | None = None,
+    on_tile: Callable[[], object] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Upscale a uint8 H x W x C image tile by tile; yields ``(first_row, band)`` pairs whose uint8
+    ``h x W' x C`` bands, stacked in order, make the whole SR image. ``on_tile`` is called after
+    each tile (a progress bar's ``update``)."""
+    device = device or _model_device(model)
+    height, width = image.shape[:2]
+    rows, cols = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
+    scale = 0
+    acc = weight = None
+    acc_top = 0  # the output row acc[0] stands for
+    for r, row in enumerate(rows):
+        for col in cols:
+            x = to_tensor(image[row[0] : row[1], col[0] : col[1]]).to(device)
+            y = _forward(model, x).float().cpu().numpy()
+            if not scale:
+                scale = y.shape[1] // x.shape[1]
+                if scale < 1 or y.shape[1] != scale * x.shape[1] or y.shape[2] != scale * x.shape[2]:
+                    raise ConfigError(f"the model maps a {tuple(x.shape[1:])} tile to {tuple(y.shape[1:])}, "
+                                      "not an integer upscale: it cannot run tile by tile")
+                acc = np.zeros((y.shape[0], 0, width * scale), np.float32)
+                weight = np.zeros((1, 0, width * scale), np.float32)
+            if acc.shape[1] < row[1] * scale - acc_top:  # grow the band down to this tile row's bottom
+                extra = row[1] * scale - acc_top - acc.shape[1]
+                acc = np.concatenate([acc, np.zeros((acc.shape[0], extra, acc.shape[2]), np.float32)], axis=1)
+                weight = np.concatenate([weight, np.zeros((1, extra, weight.shape[2]), np.float32)], axis=1)
+            window = np.outer(_ramp(row, scale), _ramp(col, scale))
+            top, left = row[0] * scale - acc_top, col[0] * scale
+            acc[:, top : top + y.shape[1], left : left + y.shape[2]] += y * window
+            weight[0, top : top + y.shape[1], left : left + y.shape[2]] += window
+            if on_tile is not None:
+                on_tile()
+        done = rows[r + 1][0] * scale if r + 1 < len(rows) else height * scale  # no later tile reaches above
+        if done > acc_top:
+            yield acc_top, _normalised(acc[:, : done - acc_top], weight[:, : done - acc_top])
+            acc, weight, acc_top = acc[:, done - acc_top :].copy(), weight[:, done - acc_top :].copy(), done
+
+
+def super_resolve_tiled(
+    model: nn.Module,
+    image: np.ndarray,
+    *,
+    tile: int,
+    overlap: int,
+    device: torch.device | None = None,
+    on_tile: Callable[[], object] | None = None,
+) -> np.ndarray:
+    """:func:`super_resolve` tile by tile (see :func:`iter_tiled_bands`): the same uint8 result
+    within 1/255 when half the ``overlap`` covers the model's receptive field, seam-free in any case."""
+    bands = [band for _, band in iter_tiled_bands(model, image, tile=tile, overlap=overlap, device=device, on_tile=on_tile)]
+    return np.concatenate(bands, axis=0)
 
 
 @torch.no_grad()
