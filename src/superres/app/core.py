@@ -48,7 +48,9 @@ class ModelChoice:
 
     @property
     def label(self) -> str:
-        return f"{self.name} (x{self.scale})" if self.name == self.architecture else f"{self.name} ({self.architecture}, x{self.scale})"
+        if self.name == self.architecture:
+            return f"{self.name} (x{self.scale})"
+        return f"{self.name} ({self.architecture}, x{self.scale})"
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,8 @@ def decode_upload(data: bytes, name: str, *, max_bytes: int, max_pixels: int) ->
 def _friendly(message: str, max_pixels: int) -> str:
     """read_image speaks of the pipeline's ``data.max_pixels``; the app's limit is ``--max-pixels``."""
     return message.replace("(data.max_pixels)", "of this app").replace(
-        "raise the limit or resize the image", f"resize it to at most {max_pixels:,} pixels (or start the app with a larger --max-pixels)"
+        "raise the limit or resize the image",
+        f"resize it to at most {max_pixels:,} pixels (or start the app with a larger --max-pixels)",
     )
 
 

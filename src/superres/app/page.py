@@ -29,7 +29,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--models", type=Path, default=Path("data/06_models"), help="folder of trained model folders")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="largest accepted upload, in MB")
-    parser.add_argument("--max-pixels", type=int, default=1_000_000, help="largest accepted image to upscale, in pixels")
+    parser.add_argument("--max-pixels", type=int, default=1_000_000,
+                        help="largest accepted image to upscale, in pixels")
     return parser.parse_args(list(argv))
 
 
@@ -41,7 +42,8 @@ def _load(folder: str, modified: float, device: str) -> tuple[nn.Module, int]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _compare(folder: str, modified: float, device: str, scale: int, lr: np.ndarray, hr: np.ndarray | None) -> Comparison:
+def _compare(folder: str, modified: float, device: str, scale: int, lr: np.ndarray,
+             hr: np.ndarray | None) -> Comparison:
     model, _ = _load(folder, modified, device)
     return compare(model, scale, lr, hr)
 
@@ -53,27 +55,33 @@ def _choose_model(models: list[ModelChoice]) -> ModelChoice:
     return st.sidebar.selectbox("Model", candidates, format_func=lambda m: m.label, key="model")
 
 
-def _upload(column, label: str, key: str, hint: str, args: argparse.Namespace, max_pixels: int) -> tuple[np.ndarray | None, str]:
+def _upload(column, label: str, key: str, hint: str, args: argparse.Namespace,
+            max_pixels: int) -> tuple[np.ndarray | None, str]:
     """The decoded upload of one uploader (None when empty); a refused file shows why and stops the page."""
     with column:
         file = st.file_uploader(label, type=UPLOAD_TYPES, key=key, help=hint)
     if file is None:
         return None, ""
     try:
-        return decode_upload(file.getvalue(), file.name, max_bytes=int(args.max_upload_mb * MiB), max_pixels=max_pixels), file.name
+        max_bytes = int(args.max_upload_mb * MiB)
+        image = decode_upload(file.getvalue(), file.name, max_bytes=max_bytes, max_pixels=max_pixels)
     except SuperresError as exc:
         st.error(str(exc), icon=":material/block:")
         st.stop()
+    return image, file.name
 
 
 def _show_metrics(result: Comparison, choice: ModelChoice) -> None:
     bicubic, model = result.metrics["bicubic"], result.metrics["model"]
     cols = st.columns(4)
-    cols[0].metric(f"PSNR-Y {choice.name}", f"{model['psnr_y']:.2f} dB", delta=f"{model['psnr_y'] - bicubic['psnr_y']:+.2f} dB vs bicubic")
-    cols[1].metric(f"SSIM-Y {choice.name}", f"{model['ssim_y']:.4f}", delta=f"{model['ssim_y'] - bicubic['ssim_y']:+.4f} vs bicubic")
+    cols[0].metric(f"PSNR-Y {choice.name}", f"{model['psnr_y']:.2f} dB",
+                   delta=f"{model['psnr_y'] - bicubic['psnr_y']:+.2f} dB vs bicubic")
+    cols[1].metric(f"SSIM-Y {choice.name}", f"{model['ssim_y']:.4f}",
+                   delta=f"{model['ssim_y'] - bicubic['ssim_y']:+.4f} vs bicubic")
     cols[2].metric("PSNR-Y bicubic", f"{bicubic['psnr_y']:.2f} dB")
     cols[3].metric("SSIM-Y bicubic", f"{bicubic['ssim_y']:.4f}")
-    st.caption(f"Measured on the luma (BT.601) with {choice.scale} pixels shaved from each border, as in the SR literature.")
+    st.caption(f"Measured on the luma (BT.601) with {choice.scale} pixels shaved from each border, "
+               "as in the SR literature.")
 
 
 def _show_side_by_side(result: Comparison, choice: ModelChoice) -> None:
@@ -92,7 +100,8 @@ def _show_zoom(result: Comparison, choice: ModelChoice) -> None:
     if result.hr is not None:
         panels.append((result.hr, "HR original"))
     for column, (image, caption) in zip(st.columns(len(panels)), panels):
-        column.image(zoom(image, (x, y), size, ZOOM_DISPLAY), caption=caption, alt=f"{caption}, zoomed", width="stretch")
+        column.image(zoom(image, (x, y), size, ZOOM_DISPLAY), caption=caption, alt=f"{caption}, zoomed",
+                     width="stretch")
 
 
 def main(argv: Sequence[str] = ()) -> None:
@@ -117,12 +126,15 @@ def main(argv: Sequence[str] = ()) -> None:
     st.sidebar.caption(f"Limits: {args.max_upload_mb:g} MB per file, {args.max_pixels:,} pixels per image to upscale.")
 
     columns = st.columns(2)
-    lr, name = _upload(columns[0], "Image to upscale", "lr", "The low-resolution image the model enlarges.", args, args.max_pixels)
+    lr, name = _upload(columns[0], "Image to upscale", "lr", "The low-resolution image the model enlarges.",
+                       args, args.max_pixels)
     hr, _ = _upload(columns[1], "HR original (optional)", "hr",
-                    f"The high-resolution image the first one was shrunk from (x{choice.scale} its size): gives PSNR and SSIM.",
+                    f"The high-resolution image the first one was shrunk from (x{choice.scale} its size): "
+                    "gives PSNR and SSIM.",
                     args, args.max_pixels * choice.scale**2)
     if lr is None:
-        st.info("Upload an image to upscale it. Add its HR original to measure PSNR and SSIM.", icon=":material/upload:")
+        st.info("Upload an image to upscale it. Add its HR original to measure PSNR and SSIM.",
+                icon=":material/upload:")
         st.stop()
     try:
         with st.spinner(f"Upscaling x{choice.scale} with {choice.name}..."):
