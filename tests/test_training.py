@@ -9,15 +9,17 @@ import re
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from superres.data.degrade import degrade
-from superres.errors import ConfigError, WeightsError
+from superres.errors import ConfigError, SuperresError, WeightsError
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, load_weights, save_weights
+from superres.training import checkpoint
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
 from superres.training.tracking import MlflowCallback, Tracker
-from superres.training.trainer import seed_everything, train
+from superres.training.trainer import batch_generator, build_scheduler, clip_gradients, seed_everything, train
 
 
 def smooth_image(size: int, seed: int) -> np.ndarray:
@@ -130,14 +132,6 @@ def test_tracker_records_runs_in_sqlite(tmp_path, data):
 
 # --- schedules, EMA, clipping, precision, checkpoints, GAN ------------------------------------
 
-from pathlib import Path  # noqa: E402
-
-from torch import nn  # noqa: E402
-
-from superres.errors import SuperresError  # noqa: E402
-from superres.training import checkpoint  # noqa: E402
-from superres.training.trainer import build_scheduler, clip_gradients  # noqa: E402
-
 
 def lr_sequence(config: TrainConfig, steps: int) -> list[float]:
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=config.lr)
@@ -232,8 +226,6 @@ def test_amp_and_channels_last_auto_stay_off_on_the_cpu(data):
 
 def test_batches_are_a_function_of_seed_step_and_rank(data):
     patches, _ = data
-    from superres.training.trainer import batch_generator
-
     a = patches.batch(8, batch_generator(0, 5, 0))
     assert all(torch.equal(x, y) for x, y in zip(a, patches.batch(8, batch_generator(0, 5, 0))))
     assert not torch.equal(a[1], patches.batch(8, batch_generator(0, 5, 1))[1])
@@ -242,7 +234,7 @@ def test_batches_are_a_function_of_seed_step_and_rank(data):
     assert lr.dtype == torch.uint8 and lr.shape == (8, 3, 8, 8) and hr.shape == (8, 3, 16, 16)
     # the LR patch is the HR patch's own (degraded) pair under the same dihedral transform
     down = nn.functional.avg_pool2d(hr.float(), 2)
-    assert (down - lr.float()).abs().mean() < 12
+    assert (down - lr.float()).abs().mean() < 3  # a mismatched transform gives ~30
 
 
 def test_divergence_keeps_the_last_good_checkpoint(data, tmp_path):
@@ -331,3 +323,16 @@ def test_mlflow_callback_logs_every_number(tmp_path):
     MlflowCallback(tracker, run_id).on_log(3, {"train_loss": 0.5, "lr": 1e-3, "adversarial": 0.7, "discriminator": 1.2})
     metrics = tracker.client.get_run(run_id).data.metrics
     assert metrics == {"train/loss": 0.5, "train/lr": 1e-3, "train/adversarial": 0.7, "train/discriminator": 1.2}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_bf16_channels_last_compile_ema_and_gan(data):
+    patches, val = data
+    model = small_edsr()
+    config = TrainConfig(iterations=4, batch_size=4, val_every=2, device="cuda", compile=True, ema=0.9, gan_start=2,
+                         gan_weight=0.1, grad_clip=1.0)
+    result = train(model, patches, val, config, scale=2, discriminator=TinyDiscriminator())
+    assert model.head.weight.is_contiguous(memory_format=torch.channels_last)  # 'auto' is on with CUDA
+    weights = result.state_dict.values()
+    assert all(v.device.type == "cpu" and v.is_contiguous() and torch.isfinite(v).all() for v in weights)

@@ -43,7 +43,7 @@ class TrainConfig:
     compile: bool = False
     checkpoint_every: int | None = None
     augment: bool = True
-    num_workers: int = 0
+    num_workers: int = 0  # unused: a batch is one fancy-indexing read in the training process
     device: str = "auto"
     seed: int = 0
     # GAN training (SRGAN, ESRGAN): before gan_start, pixel loss only; from it, perceptual and adversarial too.
