@@ -99,8 +99,13 @@ def _ramp(span: tuple[int, int, int, int], scale: int) -> np.ndarray:
 
 
 def _normalised(acc: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """C x h x W float accumulator / its weights -> uint8 h x W x C (as :func:`to_uint8`)."""
-    return to_uint8(torch.from_numpy(acc / weight))
+    """C x h x W float accumulator / its weights -> uint8 h x W x C, rounded as :func:`to_uint8`.
+    Works in place: ``acc`` is spent."""
+    np.divide(acc, weight, out=acc)
+    np.clip(acc, 0, 1, out=acc)
+    acc *= 255.0
+    np.rint(acc, out=acc)
+    return np.ascontiguousarray(acc.astype(np.uint8).transpose(1, 2, 0))
 
 
 @torch.no_grad()
@@ -119,9 +124,9 @@ def iter_tiled_bands(
     device = device or _model_device(model)
     height, width = image.shape[:2]
     rows, cols = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
-    scale = 0
-    acc = weight = None
-    acc_top = 0  # the output row acc[0] stands for
+    band = max(stop - start for start, stop, _, _ in rows)  # LR rows of the tallest tile row
+    scale, acc_top = 0, 0  # acc_top: the output row acc[:, 0] stands for, the top of the current tile row
+    acc = weight = np.empty(0, np.float32)
     for r, row in enumerate(rows):
         for col in cols:
             x = to_tensor(image[row[0] : row[1], col[0] : col[1]]).to(device)
@@ -131,12 +136,8 @@ def iter_tiled_bands(
                 if scale < 1 or y.shape[1] != scale * x.shape[1] or y.shape[2] != scale * x.shape[2]:
                     raise ConfigError(f"the model maps a {tuple(x.shape[1:])} tile to {tuple(y.shape[1:])}, "
                                       "not an integer upscale: it cannot run tile by tile")
-                acc = np.zeros((y.shape[0], 0, width * scale), np.float32)
-                weight = np.zeros((1, 0, width * scale), np.float32)
-            if acc.shape[1] < row[1] * scale - acc_top:  # grow the band down to this tile row's bottom
-                extra = row[1] * scale - acc_top - acc.shape[1]
-                acc = np.concatenate([acc, np.zeros((acc.shape[0], extra, acc.shape[2]), np.float32)], axis=1)
-                weight = np.concatenate([weight, np.zeros((1, extra, weight.shape[2]), np.float32)], axis=1)
+                acc = np.zeros((y.shape[0], band * scale, width * scale), np.float32)
+                weight = np.zeros((1, band * scale, width * scale), np.float32)
             window = np.outer(_ramp(row, scale), _ramp(col, scale))
             top, left = row[0] * scale - acc_top, col[0] * scale
             acc[:, top : top + y.shape[1], left : left + y.shape[2]] += y * window
@@ -144,9 +145,12 @@ def iter_tiled_bands(
             if on_tile is not None:
                 on_tile()
         done = rows[r + 1][0] * scale if r + 1 < len(rows) else height * scale  # no later tile reaches above
-        if done > acc_top:
-            yield acc_top, _normalised(acc[:, : done - acc_top], weight[:, : done - acc_top])
-            acc, weight, acc_top = acc[:, done - acc_top :].copy(), weight[:, done - acc_top :].copy(), done
+        finished, carried = done - acc_top, row[1] * scale - done
+        if finished > 0:
+            yield acc_top, _normalised(acc[:, :finished], weight[:, :finished])
+            acc[:, :carried], weight[:, :carried] = acc[:, finished : finished + carried], weight[:, finished : finished + carried]
+            acc[:, carried:], weight[:, carried:] = 0, 0
+            acc_top = done
 
 
 def super_resolve_tiled(
