@@ -113,3 +113,25 @@ class WeightsDataset(AbstractDataset[Weights, Weights]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}
+
+
+class ScratchFolder(AbstractDataset[None, Path]):
+    """A working folder a node writes into as it goes (training checkpoints): ``load`` creates it
+    if needed and returns its path. It is not a DVC output; the node empties it when done."""
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> Path:
+        self._path.mkdir(parents=True, exist_ok=True)
+        return self._path
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"{self._path} is a working folder: nodes write into it, they do not return it")
+
+    def _exists(self) -> bool:
+        return self._path.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}

@@ -58,6 +58,9 @@ class TrainConfig:
     perceptual_layer: str = "conv5_4"
     perceptual_before_activation: bool = True
     perceptual_weights: str | None = None
+    # true: refuse to start without the VGG19 weights (paper profile); false: train without the
+    # perceptual term when they cannot be had, and say so in the run and the report.
+    perceptual_required: bool = False
 
     def __post_init__(self) -> None:
         for key in ("iterations", "batch_size", "lr_step", "val_every", "log_every"):
@@ -86,6 +89,7 @@ class TrainConfig:
         _choice(self, "compile", (True, False))
         _choice(self, "gan_type", GAN_TYPES)
         _choice(self, "relativistic", (True, False))
+        _choice(self, "perceptual_required", (True, False))
         if self.scheduler == "multistep" and not self.milestones:
             raise ConfigError("train.milestones: the multistep scheduler needs a list of iterations, e.g. [500, 800]")
         if any(not isinstance(m, int) or m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,12 +14,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from torch import nn
 from tqdm.auto import tqdm
 
 from superres.data.imageio import write_png
+from superres.errors import WeightsError
 from superres.inference import measure_latency, pick_device, super_resolve
+from superres.losses import PerceptualLoss, vgg19_weights
 from superres.metrics import aggregate, image_metrics, json_safe
-from superres.models import count_parameters, create_model
+from superres.models import count_parameters, create_discriminator, create_model
 from superres.models.weights import Weights, save_weights
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
@@ -34,36 +41,75 @@ def _tracker(tracking: Mapping[str, Any]) -> Tracker:
     return Tracker(default_tracking_uri(Path.cwd()), tracking["experiment"])
 
 
+def _perceptual(config: TrainConfig, data: Mapping[str, Any]) -> tuple[nn.Module | None, str]:
+    """The VGG19 perceptual loss of ``config``, or None and the reason it is off."""
+    if config.perceptual_weight <= 0:
+        return None, ""
+    cache_dir = Path(data["cache_dir"]).expanduser() if data.get("cache_dir") else None
+    try:
+        weights = vgg19_weights(config.perceptual_weights, cache_dir)
+    except WeightsError as exc:
+        if config.perceptual_required:
+            raise WeightsError(f"{exc} (train.perceptual_required is true: this profile does not train without it)") from None
+        log.warning("training without the perceptual loss: %s", exc)
+        return None, f"perceptual loss off: VGG19 ImageNet weights not found ({exc})"
+    return PerceptualLoss(weights, config.perceptual_layer, config.perceptual_before_activation), ""
+
+
+def _run_folder(checkpoints: Path, fingerprint: Mapping[str, Any]) -> Path:
+    """The checkpoint folder of this exact configuration: a changed parameter or data set never
+    resumes from another run's state."""
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return checkpoints / digest
+
+
 def train_model(
     patches: Mapping[str, np.ndarray],
     val_lr: Partitions,
     val_hr: Partitions,
+    checkpoints: Path,
     model_params: Mapping[str, Any],
     train_overrides: Mapping[str, Any] | None,
     train_params: Mapping[str, Any],
     prepare: Mapping[str, Any],
+    data: Mapping[str, Any],
     tracking: Mapping[str, Any],
     profile: str,
     *,
     architecture: str,
 ) -> tuple[Weights, pd.DataFrame, dict[str, str]]:
     """Train ``architecture`` on the training patches, validating on the val split; record the
-    run in MLflow. Returns the best weights, the validation history and the MLflow run."""
+    run in MLflow. Returns the best weights, the validation history and the MLflow run.
+
+    A run killed part-way (a checkpoint every ``train.checkpoint_every`` iterations) resumes where
+    it stopped when the stage runs again with the same parameters and data; a GAN gets its
+    discriminator and, when its weights can be had, the VGG19 perceptual loss."""
     scale = int(prepare["scale"])
     config = TrainConfig.from_params(dict(train_params), **dict(train_overrides or {}))
     model_params = dict(model_params or {})
+    perceptual, note = _perceptual(config, data)
+    if note:
+        config = dataclasses.replace(config, perceptual_weight=0.0)
+    notes = [note] if note else []
     seed_everything(config.seed)  # the initial weights too are seeded
     model = create_model(architecture, scale=scale, **model_params)
+    discriminator = create_discriminator(**config.discriminator) if config.gan_start is not None else None
     n_params = count_parameters(model)
     dataset = PatchDataset(patches["lr"], patches["hr"], augment=config.augment)
     val_pairs = [(val_lr[name](), val_hr[name]()) for name in sorted(val_hr)]
     log.info("%s: %d parameters, %d training patches, %d validation images", architecture, n_params, len(dataset), len(val_pairs))
+    run_folder = _run_folder(checkpoints, {"architecture": architecture, "scale": scale, "model": model_params,
+                                           "train": config.to_dict(), "patches": [list(dataset.lr.shape), list(dataset.hr.shape)],
+                                           "val": sorted(val_hr)})
 
     tracker = _tracker(tracking)
     params = {"architecture": architecture, "scale": scale, "profile": profile, "model": model_params, "train": config.to_dict()}
-    run_id = tracker.start_run(architecture, params)
+    run_id = tracker.start_run(architecture, params, tags={"superres.notes": "; ".join(notes)} if notes else {})
     try:
-        result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)])
+        result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)],
+                       discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder, resume=True)
+        if result.resumed_from:
+            notes.append(f"resumed from the checkpoint of iteration {result.resumed_from}")
         weights = Weights(
             result.state_dict,
             {
@@ -78,6 +124,7 @@ def train_model(
                 "best_step": result.best_step,
                 "best_val_psnr_y": json_safe(result.best_psnr_y),
                 "stopped_early": result.stopped_early,
+                "notes": notes,
                 "mlflow_run_id": run_id,
             },
         )
@@ -91,6 +138,7 @@ def train_model(
         tracker.end_run(run_id, failed=True)
         raise
     tracker.end_run(run_id)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: its working state goes
     return weights, history, {"run_id": run_id, "experiment_id": tracker.experiment_id}
 
 

@@ -14,7 +14,7 @@ from kedro.pipeline import Node, Pipeline
 from superres.pipelines.architecture.nodes import evaluate_model, train_model
 
 SHARED_INPUTS = {"train_patches", "val_lr", "val_hr", "test_lr", "test_hr"}
-SHARED_PARAMS = {"params:train", "params:prepare", "params:tracking", "params:evaluate", "params:profile"}
+SHARED_PARAMS = {"params:train", "params:prepare", "params:data", "params:tracking", "params:evaluate", "params:profile"}
 
 
 def _bind(func, architecture: str):
@@ -30,10 +30,12 @@ def create_pipeline(architecture: str) -> Pipeline:
                     "patches": "train_patches",
                     "val_lr": "val_lr",
                     "val_hr": "val_hr",
+                    "checkpoints": "checkpoints",
                     "model_params": "params:model",
                     "train_overrides": "params:arch_train",
                     "train_params": "params:train",
                     "prepare": "params:prepare",
+                    "data": "params:data",
                     "tracking": "params:tracking",
                     "profile": "params:profile",
                 },
