@@ -98,6 +98,14 @@ def _ramp(span: tuple[int, int, int, int], scale: int) -> np.ndarray:
     return weight.astype(np.float32)
 
 
+def _total_weight(spans: list[tuple[int, int, int, int]], size: int, scale: int) -> np.ndarray:
+    """Sum of the 1-D windows of all ``spans`` at each of the ``size * scale`` SR positions."""
+    total = np.zeros(size * scale, np.float32)
+    for span in spans:
+        total[span[0] * scale : span[1] * scale] += _ramp(span, scale)
+    return total
+
+
 def _normalised(acc: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """C x h x W float accumulator / its weights -> uint8 h x W x C, rounded as :func:`to_uint8`.
     Works in place: ``acc`` is spent."""
@@ -126,7 +134,7 @@ def iter_tiled_bands(
     rows, cols = tile_spans(height, tile, overlap), tile_spans(width, tile, overlap)
     band = max(stop - start for start, stop, _, _ in rows)  # LR rows of the tallest tile row
     scale, acc_top = 0, 0  # acc_top: the output row acc[:, 0] stands for, the top of the current tile row
-    acc = weight = np.empty(0, np.float32)
+    acc = row_weight = col_weight = np.empty(0, np.float32)
     for r, row in enumerate(rows):
         for col in cols:
             x = to_tensor(image[row[0] : row[1], col[0] : col[1]]).to(device)
@@ -137,19 +145,20 @@ def iter_tiled_bands(
                     raise ConfigError(f"the model maps a {tuple(x.shape[1:])} tile to {tuple(y.shape[1:])}, "
                                       "not an integer upscale: it cannot run tile by tile")
                 acc = np.zeros((y.shape[0], band * scale, width * scale), np.float32)
-                weight = np.zeros((1, band * scale, width * scale), np.float32)
-            window = np.outer(_ramp(row, scale), _ramp(col, scale))
+                # The windows are outer products, so their sum is too: one weight per row, one per column.
+                row_weight = _total_weight(rows, height, scale)[:, None]
+                col_weight = _total_weight(cols, width, scale)[None, :]
+            y *= np.outer(_ramp(row, scale), _ramp(col, scale))
             top, left = row[0] * scale - acc_top, col[0] * scale
-            acc[:, top : top + y.shape[1], left : left + y.shape[2]] += y * window
-            weight[0, top : top + y.shape[1], left : left + y.shape[2]] += window
+            acc[:, top : top + y.shape[1], left : left + y.shape[2]] += y
             if on_tile is not None:
                 on_tile()
         done = rows[r + 1][0] * scale if r + 1 < len(rows) else height * scale  # no later tile reaches above
         finished, carried = done - acc_top, row[1] * scale - done
         if finished > 0:
-            yield acc_top, _normalised(acc[:, :finished], weight[:, :finished])
-            acc[:, :carried], weight[:, :carried] = acc[:, finished : finished + carried], weight[:, finished : finished + carried]
-            acc[:, carried:], weight[:, carried:] = 0, 0
+            yield acc_top, _normalised(acc[:, :finished], row_weight[acc_top:done] * col_weight)
+            acc[:, :carried] = acc[:, finished : finished + carried]
+            acc[:, carried:] = 0
             acc_top = done
 
 
