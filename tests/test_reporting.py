@@ -16,12 +16,15 @@ def per_image():
 
 
 def test_table_ranks_by_psnr_and_measures_the_gain_over_bicubic():
-    configs = {"edsr": {"parameters": 1000, "iterations": 10, "train_seconds": 2.5}, "bicubic": {}}
+    configs = {"edsr": {"parameters": 1000, "iterations": 10, "train_seconds": 2.5,
+                        "notes": ["perceptual loss off: VGG19 ImageNet weights not found"]}, "bicubic": {}}
     timings = {"edsr": {"latency_ms": 12.0}, "bicubic": {"latency_ms": 1.0}}
     table = comparison_table(per_image(), configs, timings)
     assert list(table["architecture"]) == ["edsr", "bicubic"]
     assert table.loc[0, "test/psnr_y"] == 32.5 and table.loc[0, "test/psnr_y_gain"] == 1.5
     assert table.loc[0, "latency_ms"] == 12.0 and table.loc[1, "parameters"] == 0
+    assert table.loc[0, "notes"].startswith("perceptual loss off") and table.loc[1, "notes"] == ""
+    assert "perceptual loss off" in to_markdown(table, published_table(2), "title", 2)  # the report says so plainly
 
 
 def test_published_rows_are_the_papers_numbers():

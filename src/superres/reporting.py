@@ -41,11 +41,13 @@ def comparison_table(
                "latency_ms": float((timings or {}).get(arch, {}).get("latency_ms", math.nan)),
                "iterations": int(config.get("iterations", 0)), "train_seconds": float(config.get("train_seconds", 0.0))}
         row.update({f"{dataset}/{m}": float(frame[m].mean()) for m in METRICS if m in frame})
+        row["notes"] = "; ".join(config.get("notes", []))  # e.g. a GAN trained without its perceptual loss
         rows.append(row)
     table = pd.DataFrame(rows)
     key = f"{dataset}/psnr_y"
     if BASELINE in per_image and key in table:
-        table[f"{dataset}/psnr_y_gain"] = table[key] - float(table.loc[table.architecture == BASELINE, key].iloc[0])
+        table.insert(len(table.columns) - 1, f"{dataset}/psnr_y_gain",
+                     table[key] - float(table.loc[table.architecture == BASELINE, key].iloc[0]))
     return table.sort_values(key, ascending=False, kind="stable").reset_index(drop=True)
 
 
