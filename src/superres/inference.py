@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -162,34 +163,8 @@ def iter_tiled_bands(
             acc_top = done
 
 
-def super_resolve_tiled(
-    model: nn.Module,
-    image: np.ndarray,
-    *,
-    tile: int,
-    overlap: int,
-    device: torch.device | None = None,
-    on_tile: Callable[[], object] | None = None,
-) -> np.ndarray:
-    """:func:`super_resolve` tile by tile (see :func:`iter_tiled_bands`): the same uint8 result
-    within 1/255 when half the ``overlap`` covers the model's receptive field, seam-free in any case."""
-    bands = [band for _, band in iter_tiled_bands(model, image, tile=tile, overlap=overlap, device=device, on_tile=on_tile)]
-    return np.concatenate(bands, axis=0)
-
-
-@torch.no_grad()
-def measure_latency(model: nn.Module, device: torch.device, size: int = 256, repeats: int = 5) -> float:
-    """Median seconds to upscale one ``size`` x ``size`` RGB input on ``device`` (after a warm-up)."""
-    model = model.to(device).eval()
-    x = torch.rand(1, 3, size, size, device=device)
-    timings = []
-    for i in range(repeats + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i:  # the first call warms up
-            timings.append(time.perf_counter() - start)
-    return float(np.median(timings))
+def super_resolve_tiled(model: nn.Module, image: np.ndarray, **options: Any) -> np.ndarray:
+    """:func:`super_resolve` tile by tile, ``options`` (``tile``, ``overlap``, ``device``, ``on_tile``) as
+    for :func:`iter_tiled_bands`: the same uint8 result within 1/255 when half the ``overlap`` covers
+    the model's receptive field, seam-free in any case."""
+    return np.concatenate([band for _, band in iter_tiled_bands(model, image, **options)], axis=0)
