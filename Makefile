@@ -15,13 +15,17 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install install-dev lock mlflow clean
+.PHONY: run test bench install install-dev lock mlflow clean
 
 run: $(VENV)/.installed
 	dvc repro
 
 test: $(VENV)/.installed-dev $(CHROMIUM)
 	python -m pytest
+
+# Speed figures: writes bench.json and appends a dated section to BENCHMARKS.md (about 10 min on a CPU).
+bench: $(VENV)/.installed
+	superres bench
 
 install: $(VENV)/.installed
 

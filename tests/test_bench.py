@@ -1,0 +1,76 @@
+"""`superres bench`: the command runs (--quick) and writes valid JSON; the reference bicubic it
+times against agrees with the project's; a bad option is refused. Figures live in BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from superres.bench import bf16_peak_tflops, reference_imresize
+from superres.commands import main
+from superres.data.resize import imresize
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_quick_bench_writes_valid_json(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no project here: the pipeline part is skipped with a reason
+    result = CliRunner().invoke(main, ["bench", "--quick", "--no-append", "--device", "cpu", "-o", "out.json"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "BENCHMARKS.md").exists()
+    data = json.loads((tmp_path / "out.json").read_text())
+
+    meta = data["meta"]
+    assert meta["device"] == "cpu" and meta["torch"] == torch.__version__
+    assert meta["command"] == "superres bench --quick --device cpu"
+    assert meta["machine"]["cores"] >= 1 and meta["machine"]["cpu"]
+
+    rows = data["training"]
+    assert {r["arch"] for r in rows} == {"srcnn", "edsr"}
+    for row in rows:
+        assert "error" not in row, row
+        for key in ("trainer_patches_per_s", "plain_patches_per_s", "ratio"):
+            assert _positive(row[key]), (key, row)
+
+    assert data["mfu"] == {"skipped": "no CUDA"}
+    assert data["data_loading"] and all(_positive(r["loader_patches_per_s"]) and _positive(r["ratio"]) for r in data["data_loading"])
+
+    deg = data["degradation"]
+    assert all(_positive(deg[k]) for k in ("project_mp_per_s", "reference_mp_per_s", "speedup"))
+    assert deg["max_abs_diff"] < 1e-5
+
+    untiled = next(r for r in data["inference"] if r["case"] == "untiled")
+    assert _positive(untiled["output_mp_per_s"]) and untiled["peak_rss_mib"] > 50  # torch alone takes more
+
+    assert "skipped" in data["pipeline"]
+    for target in data["targets"]:
+        assert target["passed"] in (True, False, None)
+        assert target["passed"] is None or math.isfinite(target["value"])  # an overhead may be negative
+    assert "| target | wanted | measured | result |" in result.output
+
+
+@pytest.mark.parametrize("scale", [0.25, 0.5, 3.0])
+def test_reference_bicubic_agrees_with_the_project(scale):
+    img = np.random.default_rng(0).random((23, 17, 3))
+    ours = imresize(torch.from_numpy(img).permute(2, 0, 1), scale=scale).permute(1, 2, 0).numpy()
+    assert np.abs(reference_imresize(img, scale) - ours).max() < 1e-12
+
+
+def test_bf16_peak_by_device_name():
+    assert bf16_peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert bf16_peak_tflops("NVIDIA A100-SXM4-40GB") == 312.0
+    assert bf16_peak_tflops("Some Other GPU") is None
+
+
+def test_unknown_architecture_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["bench", "--quick", "--no-append", "--arch", "nosuch"])
+    assert result.exit_code != 0 and "--arch nosuch" in result.output
+    assert not (tmp_path / "bench.json").exists()
