@@ -339,10 +339,5 @@ from superres.bench import bench  # noqa: E402 - the benchmark command lives in 
 main.add_command(bench)
 
 
-from superres.bench import bench  # noqa: E402 - the benchmark command lives in its own module
-
-main.add_command(bench)
-
-
 if __name__ == "__main__":
     main()
