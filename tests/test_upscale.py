@@ -196,3 +196,22 @@ def test_registered_mlflow_model(tmp_path, monkeypatch, weights):
     assert listing.exit_code == 0
     line = next(line for line in listing.output.splitlines() if line.startswith("models:/photo-sr/1"))
     assert "edsr" in line and "x2" in line and "31.25 dB" in line
+
+
+def test_bad_device_is_one_line(tmp_path, weights):
+    source = tmp_path / "in.png"
+    Image.fromarray(rng_image((8, 8, 3))).save(source)
+    result = upscale(str(source), "-o", str(tmp_path / "out"), "--model", str(weights), "--device", "gpu")
+    assert result.exit_code != 0 and "--device gpu" in result.output and len(result.output.strip().splitlines()) == 1
+    if not torch.cuda.is_available():
+        no_cuda = upscale(str(source), "-o", str(tmp_path / "out"), "--model", str(weights), "--device", "cuda")
+        assert no_cuda.exit_code != 0 and "no CUDA device" in no_cuda.output
+
+
+def test_tiled_x4_in_several_bands_per_tile_row():
+    torch.manual_seed(0)
+    model = create_model("edsr", scale=4, n_resblocks=1, n_feats=8).eval()
+    image = rng_image((150, 77, 3))  # tile rows of 64 + context give more output rows than one band holds
+    tiled = super_resolve_tiled(model, image, tile=64, overlap=16)
+    assert tiled.shape == (600, 308, 3)
+    assert np.abs(tiled.astype(int) - super_resolve(model, image)).max() <= 1

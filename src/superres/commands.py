@@ -183,6 +183,18 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _device(name: str) -> torch.device:
+    """``--device``: a name torch knows, whose backend this machine has."""
+    try:
+        device = pick_device(name)
+    except RuntimeError as exc:
+        raise SuperresError(f"--device {name}: {exc}; give auto, cpu, cuda or mps") from None
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if device.type in available and not available[device.type]():
+        raise SuperresError(f"--device {name}: this machine has no {device.type.upper()} device; give auto or cpu")
+    return device
+
+
 def _overrides(arch: str | None, scale: int | None, model_config: str | None) -> dict[str, Any]:
     overrides: dict[str, Any] = {"architecture": arch, "scale": scale}
     if model_config is not None:
@@ -218,8 +230,8 @@ def upscale(inputs: tuple[Path, ...], output: Path, model: str | None, arch: str
             model_config: str | None, tile: int, overlap: int, device: str, fmt: str | None, max_pixels: int,
             overwrite: bool) -> None:
     """Upscale INPUTS (image files, or folders searched recursively) into OUTPUT, keeping names and subfolders."""
-    torch_device = pick_device(device)
     try:
+        torch_device = _device(device)
         net, config = resolve_model(model, torch_device, overrides=_overrides(arch, scale, model_config), scale=scale)
     except SuperresError as exc:
         raise click.ClickException(str(exc)) from None

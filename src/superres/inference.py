@@ -50,6 +50,9 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     return array.transpose(1, 2, 0)
 
 
+_CHUNK_ROWS = 128  # output rows normalised and handed out at once by iter_tiled_bands
+
+
 def _model_device(model: nn.Module) -> torch.device:
     tensors = [*model.parameters(), *model.buffers()]
     return tensors[0].device if tensors else torch.device("cpu")
@@ -156,8 +159,10 @@ def iter_tiled_bands(
                 on_tile()
         done = rows[r + 1][0] * scale if r + 1 < len(rows) else height * scale  # no later tile reaches above
         finished, carried = done - acc_top, row[1] * scale - done
+        for start in range(0, finished, _CHUNK_ROWS):  # a few rows at a time: small temporaries
+            stop = min(start + _CHUNK_ROWS, finished)
+            yield acc_top + start, _normalised(acc[:, start:stop], row_weight[acc_top + start : acc_top + stop] * col_weight)
         if finished > 0:
-            yield acc_top, _normalised(acc[:, :finished], row_weight[acc_top:done] * col_weight)
             acc[:, :carried] = acc[:, finished : finished + carried]
             acc[:, carried:] = 0
             acc_top = done
