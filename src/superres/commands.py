@@ -36,6 +36,8 @@ from superres.errors import SuperresError
 from superres.inference import iter_tiled_bands, pick_device, super_resolve, tile_spans
 from superres.models.weights import CONFIG_FILE, WEIGHTS_FILE, load_any, load_weights
 
+log = logging.getLogger(__name__)
+
 MODELS_DIR = Path("data/06_models")
 COMPARISON = Path("data/08_reporting/comparison.csv")
 MAX_PIXELS = 100_000_000
@@ -108,29 +110,31 @@ class Source:
     transparent one, and the metadata still true after upscaling."""
 
     pixels: np.ndarray
-    alpha: np.ndarray | None
-    format: str
-    icc_profile: bytes | None
-    exif: bytes | None
+    alpha: np.ndarray | None = None
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
 
 
 def read_source(path: Path, max_pixels: int) -> Source:
     """Read ``path`` with the project's checks (size limit before decoding, EXIF orientation, 16-bit
-    reduced to 8-bit); keep its alpha channel apart, and its ICC profile and EXIF (orientation reset)."""
-    pixels, _ = read_image(path, max_pixels=max_pixels)
-    alpha = None
-    with warnings.catch_warnings(), Image.open(path) as img:  # read_image has checked its size and format
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        exif = img.getexif()
-        if _ORIENTATION_TAG in exif:
-            exif[_ORIENTATION_TAG] = 1  # the pixels are upright now
-        if "A" in img.getbands() or "transparency" in img.info:
-            gray = pixels.shape[2] == 1
-            upright = np.asarray(ImageOps.exif_transpose(img).convert("LA" if gray else "RGBA"))
-            if (upright[..., -1] < 255).any():  # the colour itself, not read_image's composite on white
-                pixels, alpha = np.ascontiguousarray(upright[..., :-1]), np.ascontiguousarray(upright[..., -1])
-        return Source(pixels, alpha, _FORMAT_OF_SUFFIX.get(path.suffix.lower(), "png"), img.info.get("icc_profile"),
-                      exif.tobytes() if len(exif) else None)
+    reduced to 8-bit); keep its alpha channel apart, and its ICC profile and EXIF (orientation reset).
+    Metadata that cannot be read is left out (logged): the pixels are what matters."""
+    source = Source(read_image(path, max_pixels=max_pixels)[0])
+    try:
+        with warnings.catch_warnings(), Image.open(path) as img:  # read_image has checked its size and format
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            exif = img.getexif()
+            if _ORIENTATION_TAG in exif:
+                exif[_ORIENTATION_TAG] = 1  # the pixels are upright now
+            source.icc_profile, source.exif = img.info.get("icc_profile"), exif.tobytes() if len(exif) else None
+            if "A" in img.getbands() or "transparency" in img.info:
+                gray = source.pixels.shape[2] == 1
+                upright = np.asarray(ImageOps.exif_transpose(img).convert("LA" if gray else "RGBA"))
+                if (upright[..., -1] < 255).any():  # the colour itself, not read_image's composite on white
+                    source.pixels, source.alpha = np.ascontiguousarray(upright[..., :-1]), np.ascontiguousarray(upright[..., -1])
+    except Exception as exc:  # Pillow raises many types on odd metadata; read_image already vouched for the pixels
+        log.warning("%s: metadata and alpha not kept (%s)", path, exc)
+    return source
 
 
 def write_result(target: Path, source: Source, bands: Iterable[tuple[int, np.ndarray]], size: tuple[int, int], fmt: str) -> None:
