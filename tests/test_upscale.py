@@ -156,9 +156,11 @@ def test_unknown_model_and_wrong_scale_are_one_line(tmp_path, weights):
 def test_default_model_is_the_best_of_the_latest_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "08_reporting").mkdir(parents=True)
+    # vdsr is best but has no weights here; bicubic has weights but no parameters: it is not trained
     (tmp_path / "data" / "08_reporting" / "comparison.csv").write_text(
-        "architecture,parameters,test/psnr_y\nedsr,100,31.0\nsrcnn,50,32.0\nbicubic,0,30.0\nvdsr,70,35.0\n")
-    for arch, config in (("edsr", EDSR), ("srcnn", {"f1": 4, "f2": 4})):  # vdsr is best but has no weights here
+        "architecture,parameters,test/psnr_y\nedsr,100,31.0\nsrcnn,50,32.0\nbicubic,0,33.0\nvdsr,70,35.0\n")
+    save_weights(tmp_path / "data" / "06_models" / "bicubic", Weights({}, {"architecture": "bicubic", "scale": 2, "model": {}}))
+    for arch, config in (("edsr", EDSR), ("srcnn", {"f1": 4, "f2": 4})):
         model = create_model(arch, scale=2, **config)
         save_weights(tmp_path / "data" / "06_models" / arch, Weights(model.state_dict(), {"architecture": arch, "scale": 2, "model": config}))
     Image.fromarray(rng_image((8, 8, 3))).save("in.png")
@@ -168,7 +170,7 @@ def test_default_model_is_the_best_of_the_latest_report(tmp_path, monkeypatch):
 
     listing = CliRunner().invoke(main, ["models"])
     assert listing.exit_code == 0
-    assert [line.split()[0] for line in listing.output.splitlines()[1:]] == ["edsr", "srcnn"]
+    assert [line.split()[0] for line in listing.output.splitlines()[1:]] == ["bicubic", "edsr", "srcnn"]
 
 
 def test_registered_mlflow_model(tmp_path, monkeypatch, weights):

@@ -61,7 +61,8 @@ def best_trained_architecture(comparison: Path = COMPARISON, models_dir: Path = 
     except FileNotFoundError:
         raise SuperresError(f"no --model given and no report in {comparison}; run `dvc repro` first, "
                             "or give --model (an architecture key, a weights folder or file, or models:/NAME/VERSION)") from None
-    trained = [row for row in rows if (models_dir / row["architecture"] / WEIGHTS_FILE).exists()]
+    trained = [row for row in rows  # bicubic, the baseline, has no parameters: it is not a trained model
+               if (models_dir / row["architecture"] / WEIGHTS_FILE).exists() and float(row.get("parameters") or 1) > 0]
     if not trained:
         raise SuperresError(f"no architecture of {comparison} has trained weights in {models_dir}; "
                             "run `dvc repro` (or `dvc pull`) first, or give --model")
