@@ -78,9 +78,8 @@ class LapSRN(nn.Module):
         self.scale = check_scale("LapSRN", scale, self.SCALES)
         levels = [2**k for k in range(1, int(math.log2(scale)) + 1)]
         self.factors = [levels[i % len(levels)] for i in range(n_blocks)]
-        self.features = nn.Sequential(
-            conv3x3(channels, n_feats_in), lrelu(), conv3x3(n_feats_in, n_feats), lrelu(), conv3x3(n_feats, n_feats), lrelu()
-        )
+        convs = [conv3x3(channels, n_feats_in), conv3x3(n_feats_in, n_feats), conv3x3(n_feats, n_feats)]
+        self.features = nn.Sequential(*interleave(convs), lrelu())
         self.blocks = nn.ModuleList(PyramidBlock(n_feats, f) for f in self.factors)
         self.fuse = nn.Sequential(conv3x3(n_blocks * n_feats, n_feats), lrelu(), conv3x3(n_feats, channels))
 

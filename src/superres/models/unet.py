@@ -35,7 +35,9 @@ def conv_bn_lrelu(in_channels: int, out_channels: int, stride: int = 1) -> list[
 
 class Down(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(*conv_bn_lrelu(in_channels, out_channels, stride=2), *conv_bn_lrelu(out_channels, out_channels))
+        super().__init__(
+            *conv_bn_lrelu(in_channels, out_channels, stride=2), *conv_bn_lrelu(out_channels, out_channels)
+        )
 
 
 class Up(nn.Module):
