@@ -8,10 +8,10 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import run
+from conftest import ARCHITECTURES, run
 from mlflow.tracking import MlflowClient
 
-ARCHS = ["bicubic", "srcnn", "edsr"]
+ARCHS = ARCHITECTURES
 
 pytestmark = pytest.mark.e2e
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from conftest import ARCHITECTURES
 import numpy as np
 import pytest
 from nbclient import NotebookClient
@@ -21,7 +22,7 @@ from nbclient import NotebookClient
 pytestmark = pytest.mark.e2e
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-ARCHS = ["bicubic", "srcnn", "edsr"]
+ARCHS = ARCHITECTURES
 
 
 def _python3_kernel_is_this_interpreter() -> bool:

@@ -19,7 +19,7 @@ from superres.training import checkpoint
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
 from superres.training.tracking import MlflowCallback, Tracker
-from superres.training.trainer import batch_generator, build_scheduler, clip_gradients, seed_everything, train
+from superres.training.trainer import batch_generator, build_optimizer, build_scheduler, clip_gradients, seed_everything, train
 
 
 def smooth_image(size: int, seed: int) -> np.ndarray:
@@ -154,8 +154,17 @@ def test_schedules_give_the_expected_learning_rates():
     assert lr_sequence(cosine, 5) == pytest.approx(expected)
 
 
+def test_the_optimizer_is_adam_or_sgd_with_momentum_and_weight_decay():
+    params = [nn.Parameter(torch.zeros(1))]
+    adam = build_optimizer(params, TrainConfig(lr=0.5, weight_decay=1e-4))
+    sgd = build_optimizer(params, TrainConfig(lr=0.1, optimizer="sgd", momentum=0.8, weight_decay=1e-4))
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["weight_decay"] == 1e-4
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.8 and sgd.defaults["lr"] == 0.1
+
+
 def test_new_keys_are_checked_and_named():
-    for params, key in [({"scheduler": "linear"}, "train.scheduler"), ({"scheduler": "multistep"}, "train.milestones"),
+    for params, key in [({"scheduler": "linear"}, "train.scheduler"), ({"optimizer": "lbfgs"}, "train.optimizer"),
+                        ({"weight_decay": -1}, "train.weight_decay"), ({"perceptual_criterion": "l2"}, "train.perceptual_criterion"), ({"scheduler": "multistep"}, "train.milestones"),
                         ({"ema": 1.5}, "train.ema"), ({"grad_clip": -1}, "train.grad_clip"),
                         ({"clip_mode": "max"}, "train.clip_mode"), ({"amp": "fp16"}, "train.amp"),
                         ({"channels_last": "yes"}, "train.channels_last"), ({"checkpoint_every": 0}, "train.checkpoint_every"),
@@ -235,6 +244,17 @@ def test_batches_are_a_function_of_seed_step_and_rank(data):
     # the LR patch is the HR patch's own (degraded) pair under the same dihedral transform
     down = nn.functional.avg_pool2d(hr.float(), 2)
     assert (down - lr.float()).abs().mean() < 3  # a mismatched transform gives ~30
+
+
+def test_training_crops_are_aligned_windows_of_the_prepared_patches(data):
+    patches, _ = data
+    lr, hr = patches.batch(8, batch_generator(0, 3, 0), crop=8)
+    assert lr.shape == (8, 3, 4, 4) and hr.shape == (8, 3, 8, 8)
+    assert (nn.functional.avg_pool2d(hr.float(), 2) - lr.float()).abs().mean() < 3  # still each other's pair
+    with pytest.raises(ConfigError, match="train.patch_size"):
+        patches.batch(2, batch_generator(0, 3, 0), crop=7)
+    with pytest.raises(ConfigError, match="train.patch_size"):
+        patches.batch(2, batch_generator(0, 3, 0), crop=32)
 
 
 def test_divergence_keeps_the_last_good_checkpoint(data, tmp_path):

@@ -23,7 +23,11 @@ AUTO_SWITCH = ("auto", True, False)
 class TrainConfig:
     iterations: int = 1000
     batch_size: int = 16
+    patch_size: int | None = None  # HR pixels of the training crops (null = the prepared patches whole)
     lr: float = 1e-4
+    optimizer: str = "adam"  # adam | sgd
+    momentum: float = 0.9  # sgd
+    weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     scheduler: str = "step"  # step | multistep | cosine
@@ -57,6 +61,7 @@ class TrainConfig:
     discriminator: Mapping[str, Any] = field(default_factory=lambda: {"name": "vgg", "n_feats": 64})
     perceptual_layer: str = "conv5_4"
     perceptual_before_activation: bool = True
+    perceptual_criterion: str = "l1"  # l1 (ESRGAN) | mse (SRGAN)
     perceptual_weights: str | None = None
     # true: refuse to start without the VGG19 weights (paper profile); false: train without the
     # perceptual term when they cannot be had, and say so in the run and the report.
@@ -65,7 +70,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for key in ("iterations", "batch_size", "lr_step", "val_every", "log_every"):
             _positive_int(self, key)
-        for key in ("early_stopping", "checkpoint_every"):
+        for key in ("early_stopping", "checkpoint_every", "patch_size"):
             if getattr(self, key) is not None:
                 _positive_int(self, key)
         if self.gan_start is not None and (not isinstance(self.gan_start, int) or self.gan_start < 1):
@@ -77,11 +82,12 @@ class TrainConfig:
             value = getattr(self, key)
             if value is not None and (not _number(value) or not value > 0):
                 raise ConfigError(f"train.{key} must be null or a positive number, got {value!r}")
-        for key in ("lr_min", "pixel_weight", "perceptual_weight", "gan_weight"):
+        for key in ("momentum", "weight_decay", "lr_min", "pixel_weight", "perceptual_weight", "gan_weight"):
             if not _number(getattr(self, key)) or getattr(self, key) < 0:
                 raise ConfigError(f"train.{key} must be a number >= 0, got {getattr(self, key)!r}")
         if self.ema is not None and (not _number(self.ema) or not 0 < self.ema < 1):
             raise ConfigError(f"train.ema is the decay of the weights' moving average; use null or a number in (0, 1), got {self.ema!r}")
+        _choice(self, "optimizer", ("adam", "sgd"))
         _choice(self, "scheduler", SCHEDULERS)
         _choice(self, "clip_mode", CLIP_MODES)
         _choice(self, "amp", ("auto", "bf16", "off"))
@@ -90,6 +96,7 @@ class TrainConfig:
         _choice(self, "gan_type", GAN_TYPES)
         _choice(self, "relativistic", (True, False))
         _choice(self, "perceptual_required", (True, False))
+        _choice(self, "perceptual_criterion", ("l1", "mse"))
         if self.scheduler == "multistep" and not self.milestones:
             raise ConfigError("train.milestones: the multistep scheduler needs a list of iterations, e.g. [500, 800]")
         if any(not isinstance(m, int) or m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):

@@ -40,18 +40,32 @@ class PatchDataset(Dataset):
                 lr, hr = lr.transpose(-1, -2), hr.transpose(-1, -2)
         return lr.contiguous(), hr.contiguous()
 
-    def batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, size: int, generator: torch.Generator, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``size`` random pairs as uint8 NCHW tensors, drawn and augmented from ``generator`` alone.
 
         One fancy-indexing read per array, and the dihedral transforms applied to the whole
         batch with masks: no Python per sample, so this keeps well ahead of the trainer.
+        ``crop`` (HR pixels, a multiple of the scale) cuts one random aligned window of that size
+        out of the stored patches, so an architecture can train on smaller patches than prepared.
         """
         index = torch.randint(0, len(self.lr), (size,), generator=generator).numpy()
         lr, hr = torch.from_numpy(np.asarray(self.lr[index])), torch.from_numpy(np.asarray(self.hr[index]))
+        if crop is not None:
+            lr, hr = _aligned_crop(lr, hr, crop, generator)
         if self.augment:
             flips = torch.randint(0, 2, (3, size, 1, 1, 1), generator=generator, dtype=torch.bool)
             lr, hr = (_dihedral(x, flips) for x in (lr, hr))
         return lr.contiguous(), hr.contiguous()
+
+
+def _aligned_crop(lr: torch.Tensor, hr: torch.Tensor, crop: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    scale = hr.shape[-1] // lr.shape[-1]
+    if crop % scale or not scale <= crop <= hr.shape[-1] or crop > hr.shape[-2]:
+        raise ConfigError(f"train.patch_size ({crop}) must be a multiple of the scale ({scale}) and at most "
+                          f"prepare.patch_size ({hr.shape[-1]})")
+    c = crop // scale
+    y, x = (int(torch.randint(0, n - c + 1, (1,), generator=generator)) for n in lr.shape[-2:])
+    return lr[..., y : y + c, x : x + c], hr[..., y * scale : (y + c) * scale, x * scale : (x + c) * scale]
 
 
 def _dihedral(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ for each iteration: batch, generator step, discriminator step, log -> every ``va
 iterations: validate PSNR-Y, keep the best weights, maybe stop early -> every
 ``checkpoint_every`` iterations: write a checkpoint.
 
-Iteration-based (as the SR papers count), Adam, a step, multistep or cosine schedule, validation
+Iteration-based (as the SR papers count), Adam or SGD, a step, multistep or cosine schedule, validation
 with the very metric of the evaluation (PSNR on Y, ``scale`` pixels shaved), a progress bar.
 GANs (SRGAN, ESRGAN) train in the same loop: a pixel-only stage, then perceptual and
 adversarial terms from ``gan_start`` on, with a discriminator step after each generator step.
@@ -77,6 +77,13 @@ def validate(model: nn.Module, pairs: Sequence[ValPair], scale: int, device: tor
     values = [psnr(super_resolve(model, lr, device), hr, shave=scale, y_channel=True) for lr, hr in pairs]
     model.train()
     return float(np.mean(values)) if values else math.nan
+
+
+def build_optimizer(parameters: Sequence[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam (most SR papers) or SGD with momentum (SRCNN, VDSR), with ``weight_decay``."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.Adam(parameters, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -190,7 +197,7 @@ def train(
     if config.compile:
         net = torch.compile(net)  # validation and saving use the uncompiled module
 
-    optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.betas, eps=config.eps)
+    optimizer = build_optimizer(trainable, config)
     scheduler = build_scheduler(optimizer, config)
     criterion = build_loss(config.loss).to(device)
     ema = None
@@ -245,7 +252,7 @@ def train(
     for step in range(first, config.iterations + 1):
         lr_batch, hr_batch = (
             x.to(device, non_blocking=True).float().div_(255.0).contiguous(memory_format=memory_format)
-            for x in patches.batch(config.batch_size, batch_generator(config.seed, step, context.rank))
+            for x in patches.batch(config.batch_size, batch_generator(config.seed, step, context.rank), config.patch_size)
         )
         pixel_stage = gan and step < config.gan_start  # ESRGAN/SRGAN pre-train on the pixel loss alone
         adversarial = gan and not pixel_stage

@@ -53,7 +53,7 @@ def _perceptual(config: TrainConfig, data: Mapping[str, Any]) -> tuple[nn.Module
             raise WeightsError(f"{exc} (train.perceptual_required is true: this profile does not train without it)") from None
         log.warning("training without the perceptual loss: %s", exc)
         return None, f"perceptual loss off: VGG19 ImageNet weights not found ({exc})"
-    return PerceptualLoss(weights, config.perceptual_layer, config.perceptual_before_activation), ""
+    return PerceptualLoss(weights, config.perceptual_layer, config.perceptual_before_activation, config.perceptual_criterion), ""
 
 
 def _run_folder(checkpoints: Path, fingerprint: Mapping[str, Any]) -> Path:
