@@ -35,6 +35,7 @@ from superres.data.imageio import IMAGE_SUFFIXES, read_image
 from superres.errors import SuperresError
 from superres.inference import iter_tiled_bands, pick_device, super_resolve, tile_spans
 from superres.models.weights import CONFIG_FILE, WEIGHTS_FILE, load_any, load_weights
+from superres.profiles import apply_profile
 
 log = logging.getLogger(__name__)
 
@@ -354,6 +355,20 @@ def app(models: Path, port: int, address: str, device: str, max_upload_mb: float
 from superres.bench import bench  # noqa: E402 - the benchmark command lives in its own module
 
 main.add_command(bench)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--params", "params_path", default="params.yaml", show_default=True, type=click.Path(path_type=Path),
+              help="The parameters file to switch.")
+def profile(name: str, params_path: Path) -> None:
+    """Switch params.yaml to the profile NAME (default, paper: conf/profiles/NAME.yaml)."""
+    try:
+        changed = apply_profile(name, params_path)
+    except SuperresError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{params_path}: profile {name} ({len(changed)} settings changed: {', '.join(changed) or 'none'}); "
+               "run `dvc repro` to train and evaluate with it")
 
 
 if __name__ == "__main__":
