@@ -443,7 +443,12 @@ def measure_inference(device: torch.device, plan: Plan) -> list[dict[str, Any]]:
             else:
                 args = [sys.executable, "-m", "superres", "upscale", str(root / "in.png"), "-o", str(root / name),
                         "--model", str(root / "weights"), "--device", device.type, *extra]
-                seconds, rss, _ = _run_child(args, root)
+                try:
+                    seconds, rss, _ = _run_child(args, root)
+                except SuperresError as exc:
+                    row["error"] = str(exc)
+                    rows.append(row)
+                    continue
                 row.update(options=" ".join(extra), seconds=seconds, output_mp_per_s=(side * scale) ** 2 / 1e6 / seconds,
                            peak_rss_mib=rss / 2**20)
             rows.append(row)
@@ -627,7 +632,7 @@ def markdown_section(result: dict[str, Any]) -> str:
         ">= 5x, <= 1e-5")
     for r in result["inference"]:
         label = f"`superres upscale` {r['case']} {r['input']}, {r['model']}"
-        add(label, f"skipped: {r['skipped']}" if "skipped" in r else
+        add(label, f"skipped: {r['skipped']}" if "skipped" in r else f"failed: {r['error'][-200:]}" if "error" in r else
             f"{_fmt(r['output_mp_per_s'])} output MP/s ({r['seconds']:.1f} s), peak RSS {r['peak_rss_mib']:.0f} MiB {r['options']}")
     p = result["pipeline"]
     if "dvc_status_s" in p:
