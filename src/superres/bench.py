@@ -460,7 +460,8 @@ def measure_inference(device: torch.device, plan: Plan) -> list[dict[str, Any]]:
 
 def measure_pipeline(root: Path, quick: bool) -> dict[str, Any]:
     """No-op ``dvc repro`` and the report pipeline, only where the pipeline's outputs exist and are up to date."""
-    dvc, kedro = shutil.which("dvc"), shutil.which("kedro")
+    here = Path(sys.executable).parent  # the environment's own scripts, when it is not on PATH
+    dvc, kedro = (shutil.which(name) or shutil.which(name, path=str(here)) for name in ("dvc", "kedro"))
     if not (root / "dvc.yaml").is_file() or not (root / "dvc.lock").is_file():
         return {"skipped": f"no DVC project with outputs in {root}"}
     if dvc is None:
