@@ -223,7 +223,7 @@ def main(verbose: bool) -> None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Folder for the upscaled images.")
 @model_options
-@click.option("--tile", default=256, show_default=True, type=click.IntRange(min=0),
+@click.option("--tile", default=128, show_default=True, type=click.IntRange(min=0),
               help="Tile size in input pixels (0: the whole image at once).")
 @click.option("--overlap", default=32, show_default=True, type=click.IntRange(min=0), help="Context around each tile.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
