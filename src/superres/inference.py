@@ -173,3 +173,21 @@ def super_resolve_tiled(model: nn.Module, image: np.ndarray, **options: Any) -> 
     for :func:`iter_tiled_bands`: the same uint8 result within 1/255 when half the ``overlap`` covers
     the model's receptive field, seam-free in any case."""
     return np.concatenate([band for _, band in iter_tiled_bands(model, image, **options)], axis=0)
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, device: torch.device, size: int = 256, repeats: int = 5) -> float:
+    """Median seconds to upscale one ``size`` x ``size`` RGB input on ``device`` (after a warm-up)."""
+    model = model.to(device).eval()
+    x = torch.rand(1, 3, size, size, device=device)
+    timings = []
+    for i in range(repeats + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:  # the first call warms up
+            timings.append(time.perf_counter() - start)
+    return float(np.median(timings))
