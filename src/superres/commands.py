@@ -61,7 +61,8 @@ def best_trained_architecture(comparison: Path = COMPARISON, models_dir: Path = 
             rows = list(csv.DictReader(f))
     except FileNotFoundError:
         raise SuperresError(f"no --model given and no report in {comparison}; run `dvc repro` first, "
-                            "or give --model (an architecture key, a weights folder or file, or models:/NAME/VERSION)") from None
+                            "or give --model (an architecture key, a weights folder or file, or models:/NAME/VERSION)"
+                            ) from None
     trained = [row for row in rows  # bicubic, the baseline, has no parameters: it is not a trained model
                if (models_dir / row["architecture"] / WEIGHTS_FILE).exists() and float(row.get("parameters") or 1) > 0]
     if not trained:
@@ -90,7 +91,8 @@ def resolve_model(
             try:
                 folder = download_model(name, tmp, default_tracking_uri(Path.cwd()))
             except (LookupError, ValueError) as exc:
-                raise SuperresError(f"--model {name}: {exc}; list the registered models with `superres models`") from None
+                raise SuperresError(f"--model {name}: {exc}; list the registered models with `superres models`"
+                                    ) from None
             weights = load_weights(folder, device)
     elif Path(name).exists():
         weights = load_any(name, overrides, device)
@@ -133,13 +135,16 @@ def read_source(path: Path, max_pixels: int) -> Source:
                 gray = source.pixels.shape[2] == 1
                 upright = np.asarray(ImageOps.exif_transpose(img).convert("LA" if gray else "RGBA"))
                 if (upright[..., -1] < 255).any():  # the colour itself, not read_image's composite on white
-                    source.pixels, source.alpha = np.ascontiguousarray(upright[..., :-1]), np.ascontiguousarray(upright[..., -1])
+                    source.pixels = np.ascontiguousarray(upright[..., :-1])
+                    source.alpha = np.ascontiguousarray(upright[..., -1])
     except Exception as exc:  # Pillow raises many types on odd metadata; read_image already vouched for the pixels
         log.warning("%s: metadata and alpha not kept (%s)", path, exc)
     return source
 
 
-def write_result(target: Path, source: Source, bands: Iterable[tuple[int, np.ndarray]], size: tuple[int, int], fmt: str) -> None:
+def write_result(
+    target: Path, source: Source, bands: Iterable[tuple[int, np.ndarray]], size: tuple[int, int], fmt: str
+) -> None:
     """Assemble the SR bands into one image of ``size`` (width, height), add the alpha channel
     upscaled with bicubic (composited on white for JPEG), and save it atomically as ``fmt`` with
     the source's ICC profile and EXIF."""
@@ -182,7 +187,8 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--arch", default=None, help="Architecture of a foreign .pth/.pt checkpoint."),
         click.option("--scale", default=None, type=click.IntRange(min=1),
                      help="Upscaling factor: the model's (checked), or that of a foreign checkpoint."),
-        click.option("--model-config", default=None, help="JSON constructor arguments of a foreign checkpoint's model."),
+        click.option("--model-config", default=None,
+                     help="JSON constructor arguments of a foreign checkpoint's model."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -275,7 +281,8 @@ def upscale(inputs: tuple[Path, ...], output: Path, model: str | None, arch: str
 
 def _report_psnr(architecture: str) -> float | None:
     try:
-        return json.loads((Path("data/08_reporting") / architecture / "metrics.json").read_text(encoding="utf-8"))["test/psnr_y"]
+        metrics = Path("data/08_reporting") / architecture / "metrics.json"
+        return json.loads(metrics.read_text(encoding="utf-8"))["test/psnr_y"]
     except (OSError, ValueError, KeyError):
         return None
 
@@ -287,15 +294,18 @@ def models() -> None:
     for folder in sorted(MODELS_DIR.glob(f"*/{CONFIG_FILE}")):
         if (folder.parent / WEIGHTS_FILE).exists():
             config = json.loads(folder.read_text(encoding="utf-8"))
-            rows.append((folder.parent.name, config.get("architecture"), config.get("scale"), _report_psnr(folder.parent.name)))
+            name = folder.parent.name
+            rows.append((name, config.get("architecture"), config.get("scale"), _report_psnr(name)))
     from superres.training.tracking import default_tracking_uri, registered_models  # MLflow loads slowly
 
     uri = default_tracking_uri(Path.cwd())
     if os.environ.get("MLFLOW_TRACKING_URI") or Path("mlflow.db").exists():  # never create an empty store
         for row in registered_models(uri):
-            rows.append((f"models:/{row['name']}/{row['version']}", row["architecture"], row["scale"], row["test/psnr_y"]))
+            name = f"models:/{row['name']}/{row['version']}"
+            rows.append((name, row["architecture"], row["scale"], row["test/psnr_y"]))
     if not rows:
-        click.echo(f"no trained weights in {MODELS_DIR} and no registered models in {uri}; run `dvc repro` first", err=True)
+        click.echo(f"no trained weights in {MODELS_DIR} and no registered models in {uri}; run `dvc repro` first",
+                   err=True)
         return
     click.echo(f"{'--model':<32} {'architecture':<14} {'scale':>5} {'test PSNR-Y':>12}")
     for name, architecture, scale, psnr in rows:
@@ -316,7 +326,8 @@ def export(model: str | None, arch: str | None, scale: int | None, model_config:
     try:
         if output.exists() and not overwrite:
             raise SuperresError(f"{output} exists; give --overwrite to replace it")
-        net, config = resolve_model(model, torch.device("cpu"), overrides=_overrides(arch, scale, model_config), scale=scale)
+        overrides = _overrides(arch, scale, model_config)
+        net, config = resolve_model(model, torch.device("cpu"), overrides=overrides, scale=scale)
         export_onnx(net, output)
     except SuperresError as exc:
         raise click.ClickException(str(exc)) from None

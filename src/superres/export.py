@@ -53,8 +53,9 @@ def export_onnx(model: nn.Module, path: str | Path, *, sample_size: int = 32) ->
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the exporter's deprecation and tracer chatter
-                program = torch.onnx.export(model, (sample,), dynamo=True, input_names=["input"], output_names=["output"],
-                                            dynamic_shapes={"x": dims}, opset_version=OPSET, verbose=False)
+                program = torch.onnx.export(model, (sample,), dynamo=True, input_names=["input"],
+                                            output_names=["output"], dynamic_shapes=(dims,),
+                                            opset_version=OPSET, verbose=False)
             program.save(str(tmp), external_data=False)
             onnx.checker.check_model(str(tmp), full_check=True)
         except Exception as exc:  # the exporter raises many types; any of them means "cannot export"

@@ -161,7 +161,8 @@ def iter_tiled_bands(
         finished, carried = done - acc_top, row[1] * scale - done
         for start in range(0, finished, _CHUNK_ROWS):  # a few rows at a time: small temporaries
             stop = min(start + _CHUNK_ROWS, finished)
-            yield acc_top + start, _normalised(acc[:, start:stop], row_weight[acc_top + start : acc_top + stop] * col_weight)
+            weight = row_weight[acc_top + start : acc_top + stop] * col_weight
+            yield acc_top + start, _normalised(acc[:, start:stop], weight)
         if finished > 0:
             acc[:, :carried] = acc[:, finished : finished + carried]
             acc[:, carried:] = 0

@@ -203,7 +203,9 @@ def registered_models(tracking_uri: str) -> list[dict[str, Any]]:
                     run = client.get_run(version.run_id)
                     params, metrics = run.data.params, run.data.metrics
                 except MlflowException:
-                    log.warning("the run %s of model %s/%s is not in the store", version.run_id, model.name, version.version)
-            rows.append({"name": model.name, "version": str(version.version), "architecture": params.get("architecture"),
-                         "scale": params.get("scale"), "test/psnr_y": metrics.get("test/psnr_y")})
+                    log.warning("the run %s of model %s/%s is not in the store",
+                                version.run_id, model.name, version.version)
+            rows.append({"name": model.name, "version": str(version.version),
+                         "architecture": params.get("architecture"), "scale": params.get("scale"),
+                         "test/psnr_y": metrics.get("test/psnr_y")})
     return sorted(rows, key=lambda row: (row["name"], int(row["version"])))
