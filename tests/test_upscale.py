@@ -35,7 +35,8 @@ def upscale(*args: str):
     return CliRunner().invoke(main, ["upscale", *args])
 
 
-@pytest.mark.parametrize(("architecture", "config"), [("edsr", {"n_resblocks": 2, "n_feats": 8}), ("srcnn", {"f1": 8, "f2": 4})])
+@pytest.mark.parametrize(("architecture", "config"),
+                         [("edsr", {"n_resblocks": 2, "n_feats": 8}), ("srcnn", {"f1": 8, "f2": 4})])
 @pytest.mark.parametrize("channels", [3, 1])
 def test_tiled_matches_untiled(architecture, config, channels):
     torch.manual_seed(0)
@@ -53,7 +54,8 @@ def test_small_overlap_has_no_seams():
     torch.manual_seed(0)
     model = create_model("edsr", scale=2, n_resblocks=4, n_feats=8).eval()
     image = np.repeat(np.linspace(0, 255, 64, dtype=np.uint8)[None, :, None], 64, axis=0).repeat(3, axis=2)
-    whole, tiled = super_resolve(model, image).astype(int), super_resolve_tiled(model, image, tile=16, overlap=4).astype(int)
+    whole = super_resolve(model, image).astype(int)
+    tiled = super_resolve_tiled(model, image, tile=16, overlap=4).astype(int)
     column_error = np.abs(tiled - whole).mean(axis=(0, 2))
     assert column_error.max() <= 1.0
 
@@ -100,7 +102,8 @@ def test_folders_formats_gray_alpha_16bit_exif_icc(tmp_path, weights):
     assert not (out / "notes.txt").exists()
 
 
-@pytest.mark.parametrize(("fmt", "suffix", "pillow"), [("jpg", ".jpg", "JPEG"), ("webp", ".webp", "WEBP"), ("tiff", ".tif", "TIFF")])
+@pytest.mark.parametrize(("fmt", "suffix", "pillow"),
+                         [("jpg", ".jpg", "JPEG"), ("webp", ".webp", "WEBP"), ("tiff", ".tif", "TIFF")])
 def test_output_formats(tmp_path, weights, fmt, suffix, pillow):
     source = tmp_path / "in.png"
     Image.fromarray(rng_image((12, 10, 4)), "RGBA").save(source)
@@ -159,10 +162,11 @@ def test_default_model_is_the_best_of_the_latest_report(tmp_path, monkeypatch):
     # vdsr is best but has no weights here; bicubic has weights but no parameters: it is not trained
     (tmp_path / "data" / "08_reporting" / "comparison.csv").write_text(
         "architecture,parameters,test/psnr_y\nedsr,100,31.0\nsrcnn,50,32.0\nbicubic,0,33.0\nvdsr,70,35.0\n")
-    save_weights(tmp_path / "data" / "06_models" / "bicubic", Weights({}, {"architecture": "bicubic", "scale": 2, "model": {}}))
+    models = tmp_path / "data" / "06_models"
+    save_weights(models / "bicubic", Weights({}, {"architecture": "bicubic", "scale": 2, "model": {}}))
     for arch, config in (("edsr", EDSR), ("srcnn", {"f1": 4, "f2": 4})):
         model = create_model(arch, scale=2, **config)
-        save_weights(tmp_path / "data" / "06_models" / arch, Weights(model.state_dict(), {"architecture": arch, "scale": 2, "model": config}))
+        save_weights(models / arch, Weights(model.state_dict(), {"architecture": arch, "scale": 2, "model": config}))
     Image.fromarray(rng_image((8, 8, 3))).save("in.png")
     result = upscale("in.png", "-o", "out")
     assert result.exit_code == 0, result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -74,7 +75,7 @@ def test_checkpoint_needs_a_config(tmp_path, model):
     torch.save(model.state_dict(), tmp_path / "net.pt")
     with pytest.raises(WeightsError, match="--arch"):
         load_any(tmp_path / "net.pt")
-    (tmp_path / "config.json").write_text('{"architecture": "edsr", "scale": 2, "model": {"n_resblocks": 1, "n_feats": 8}}')
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG))
     assert same_weights(load_any(tmp_path).build(), model)  # a folder: config.json + one checkpoint
     assert same_weights(load_any(tmp_path / "net.pt").build(), model)  # the file, config.json beside it
 
@@ -103,11 +104,12 @@ def test_upscale_with_a_foreign_checkpoint(tmp_path, model):
     args = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "net.pth")]
     missing = CliRunner().invoke(main, args)
     assert missing.exit_code != 0 and "--arch" in missing.output
-    result = CliRunner().invoke(main, [*args, "--arch", "edsr", "--scale", "2", "--model-config", '{"n_resblocks": 1, "n_feats": 8}'])
+    result = CliRunner().invoke(main, [*args, "--arch", "edsr", "--scale", "2", "--model-config", json.dumps(CONFIG["model"])])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "out" / "in.png").size == (20, 16)
 
     marker = tmp_path / "marker"
     torch.save({"params": model.state_dict(), "x": CreatesAFile(str(marker))}, tmp_path / "evil.pth")
-    evil = CliRunner().invoke(main, [*args[:-1], str(tmp_path / "evil.pth"), "--arch", "edsr", "--scale", "2", "--overwrite"])
+    args[-1] = str(tmp_path / "evil.pth")
+    evil = CliRunner().invoke(main, [*args, "--arch", "edsr", "--scale", "2", "--overwrite"])
     assert evil.exit_code != 0 and "refused" in evil.output and not marker.exists()
