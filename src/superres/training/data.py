@@ -40,20 +40,24 @@ class PatchDataset(Dataset):
                 lr, hr = lr.transpose(-1, -2), hr.transpose(-1, -2)
         return lr.contiguous(), hr.contiguous()
 
-    def batch(self, size: int, generator: torch.Generator, crop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(
+        self, size: int, generator: torch.Generator, crop: int | None = None, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``size`` random pairs as uint8 NCHW tensors, drawn and augmented from ``generator`` alone.
 
         One fancy-indexing read per array, and the dihedral transforms applied to the whole
         batch with masks: no Python per sample, so this keeps well ahead of the trainer.
         ``crop`` (HR pixels, a multiple of the scale) cuts one random aligned window of that size
         out of the stored patches, so an architecture can train on smaller patches than prepared.
+        The uint8 batch moves to ``device`` before it is augmented, so a GPU does that work.
         """
         index = torch.randint(0, len(self.lr), (size,), generator=generator).numpy()
         lr, hr = torch.from_numpy(np.asarray(self.lr[index])), torch.from_numpy(np.asarray(self.hr[index]))
         if crop is not None:
             lr, hr = _aligned_crop(lr, hr, crop, generator)
+        lr, hr = lr.to(device, non_blocking=True), hr.to(device, non_blocking=True)  # uint8: 4x fewer bytes to move
         if self.augment:
-            flips = torch.randint(0, 2, (3, size, 1, 1, 1), generator=generator, dtype=torch.bool)
+            flips = torch.randint(0, 2, (3, size, 1, 1, 1), generator=generator, dtype=torch.bool).to(lr.device)
             lr, hr = (_dihedral(x, flips) for x in (lr, hr))
         return lr.contiguous(), hr.contiguous()
 

@@ -83,7 +83,9 @@ def build_optimizer(parameters: Sequence[nn.Parameter], config: TrainConfig) -> 
     """Adam (most SR papers) or SGD with momentum (SRCNN, VDSR), with ``weight_decay``."""
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.Adam(parameters, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay)
+    fused = all(p.is_cuda for p in parameters)  # one kernel for the whole update on a GPU
+    return torch.optim.Adam(parameters, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay,
+                            fused=fused or None)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -224,6 +226,7 @@ def train(
 
     result = TrainResult(state_dict={})
     running, seen, bad_validations, first = 0.0, 0, 0, 1
+    window, count = None, 0  # the losses of the steps since the last read-back, summed on the device
     path = Path(checkpoint_dir) / checkpoint.FILENAME if checkpoint_dir is not None else None
     if resume and path is None:
         raise ConfigError("resume needs a checkpoint folder (checkpoint_dir) to resume from")
@@ -251,8 +254,9 @@ def train(
                disable=None if context.is_main else True, dynamic_ncols=True)
     for step in range(first, config.iterations + 1):
         lr_batch, hr_batch = (
-            x.to(device, non_blocking=True).float().div_(255.0).contiguous(memory_format=memory_format)
-            for x in patches.batch(config.batch_size, batch_generator(config.seed, step, context.rank), config.patch_size)
+            x.float().div_(255.0).contiguous(memory_format=memory_format)
+            for x in patches.batch(config.batch_size, batch_generator(config.seed, step, context.rank), config.patch_size,
+                                   device)
         )
         pixel_stage = gan and step < config.gan_start  # ESRGAN/SRGAN pre-train on the pixel loss alone
         adversarial = gan and not pixel_stage
@@ -270,9 +274,18 @@ def train(
         else:
             weights = {"pixel": config.pixel_weight, "perceptual": config.perceptual_weight, "adversarial": config.gan_weight}
             loss = sum(weights[name] * term.float() for name, term in terms.items())
-        value = distributed.mean(loss.detach(), context).item()
-        if not math.isfinite(value):
-            raise _diverged(step, value)
+        # The loss is read back (a device sync) only where it is used: every step on the CPU, every
+        # log_every steps on a GPU, so that the CPU prepares the next batch while the GPU computes.
+        # Diverged weights are never checkpointed either way (see the check before saving).
+        window = loss.detach() if window is None else window + loss.detach()
+        count += 1
+        if (device.type != "cuda" or step % config.log_every == 0 or step % config.val_every == 0
+                or step == config.iterations or (config.checkpoint_every and step % config.checkpoint_every == 0)):
+            total = distributed.mean(window, context).item()
+            if not math.isfinite(total):
+                raise _diverged(step, total)
+            value = total if count == 1 else distributed.mean(loss.detach(), context).item()
+            running, seen, window, count = running + total, seen + count, None, 0
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         clip_gradients(trainable, config, scheduler.get_last_lr()[0])
@@ -291,8 +304,6 @@ def train(
             d_optimizer.step()
             d_scheduler.step()  # the discriminator's schedule counts the adversarial iterations
             terms["discriminator"] = d_loss
-        running += value
-        seen += 1
         bar.update()
 
         if step % config.log_every == 0:
