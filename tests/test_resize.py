@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import torch
 
+from superres.data import resize
 from superres.data.resize import imresize, imresize_np
 from superres.errors import ConfigError, InvalidImageError
 
@@ -182,3 +185,76 @@ def test_cuda_matches_cpu() -> None:
         out = imresize(x.cuda(), scale=scale)
         assert out.device.type == "cuda"
         torch.testing.assert_close(out.cpu(), imresize(x, scale=scale), rtol=0, atol=1e-5)
+
+
+@pytest.fixture
+def banded(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make imresize take the banded path at every size, with small blocks so that tiny images have several."""
+    monkeypatch.setattr(resize, "_BLOCK_SPAN", 8)
+    monkeypatch.setattr(resize, "_BANDED_MIN_NUMEL", 0)
+    monkeypatch.setattr(resize, "_BANDED_MAX_DENSITY", 1.0)
+    resize._bands.cache_clear()
+    yield
+    resize._bands.cache_clear()
+
+
+def _dense(monkeypatch: pytest.MonkeyPatch, x: torch.Tensor, scale: float) -> torch.Tensor:
+    with monkeypatch.context() as m:
+        m.setattr(resize, "_BANDED_MIN_NUMEL", sys.maxsize)
+        return imresize(x, scale=scale)
+
+
+def _channels_last(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """A CHW view of an HWC array, as imresize_np and the degradation pass it."""
+    c, h, w = shape
+    return torch.rand(h, w, c, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).permute(2, 0, 1)
+
+
+@pytest.mark.parametrize("scale", [0.5, 1 / 3, 0.25, 2, 3, 4])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.rand(37, 29, generator=torch.Generator().manual_seed(5), dtype=torch.float64),
+        lambda: torch.rand(2, 3, 41, 33, generator=torch.Generator().manual_seed(6), dtype=torch.float64),
+        lambda: _channels_last((3, 45, 31), seed=7),
+        lambda: torch.rand(2, 5, 39, 43, generator=torch.Generator().manual_seed(8), dtype=torch.float64)[..., ::2, 1:],
+    ],
+    ids=["HW", "NCHW", "channels-last", "strided"],
+)
+def test_banded_path_equals_dense_path(banded: None, monkeypatch: pytest.MonkeyPatch, make, scale: float) -> None:
+    x = make()
+    h, w = x.shape[-2:]
+    out_h, out_w = resize._out_len(h, scale), resize._out_len(w, scale)
+    for in_len, out_len in ((h, out_h), (w, out_w)):  # the banded path is really taken, with several blocks
+        bands = resize._bands(in_len, out_len, scale, True)
+        assert len(bands.blocks) > 1 and resize._prefer_bands(x, bands)
+    out = imresize(x, scale=scale)
+    expected = _dense(monkeypatch, x, scale)
+    assert out.shape == expected.shape == (*x.shape[:-2], out_h, out_w)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-10)
+
+
+def test_banded_path_matches_oracle(banded: None) -> None:
+    img = np.random.default_rng(9).random((23, 19))
+    for scale in (0.25, 3):
+        np.testing.assert_allclose(imresize_np(img, scale), _oracle(img, scale), rtol=0, atol=1e-10)
+
+
+def test_banded_path_gradients(banded: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    x = torch.rand(2, 3, 17, 15, generator=torch.Generator().manual_seed(10), dtype=torch.float64)
+    torch.autograd.gradcheck(lambda t: imresize(t, scale=2), (x.clone().requires_grad_(True),))
+    grads = []
+    for fn in (lambda t: imresize(t, scale=3), lambda t: _dense(monkeypatch, t, 3)):
+        leaf = x.clone().requires_grad_(True)
+        (fn(leaf) * torch.linspace(0, 1, 45, dtype=torch.float64)).sum().backward()
+        grads.append(leaf.grad)
+    assert grads[0].abs().sum() > 0
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-10)
+
+
+def test_path_choice_by_size() -> None:
+    """Large CPU images go banded; training patches keep the dense matmul, which is faster there."""
+    assert resize._prefer_bands(torch.empty(3, 1356, 2040), resize._bands(1356, 339, 0.25, True))
+    assert resize._prefer_bands(torch.empty(1, 3, 512, 512), resize._bands(512, 2048, 4.0, True))
+    assert not resize._prefer_bands(torch.empty(16, 3, 24, 24), resize._bands(24, 48, 2.0, True))
+    assert not resize._prefer_bands(torch.empty(3, 64, 64), resize._bands(64, 16, 0.25, True))
