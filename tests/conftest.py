@@ -3,10 +3,15 @@ repository of its own, after one real ``dvc repro`` (Kedro, DVC, MLflow on SQLit
 
 from __future__ import annotations
 
+import collections
+import functools
+import http.server
 import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,3 +83,45 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
     run(["git", "commit", "-q", "-m", "tiny project"], copy, env)
     run(["dvc", "repro"], copy, env)
     return copy, env
+
+
+# --- a local HTTP server on 127.0.0.1, for the download code ------------------------------------
+
+
+class Server:
+    def __init__(self, root: Path, httpd: http.server.ThreadingHTTPServer, requests: collections.Counter[str]):
+        self.root = root
+        self.httpd = httpd
+        self.requests = requests
+
+    def url(self, name: str) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/{name}"
+
+
+class _CountingHandler(http.server.SimpleHTTPRequestHandler):
+    requests: collections.Counter[str]
+
+    def do_GET(self) -> None:
+        self.requests[self.path] += 1
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    root = tmp_path / "www"
+    root.mkdir()
+    requests: collections.Counter[str] = collections.Counter()
+    handler = type("Handler", (_CountingHandler,), {"requests": requests})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield Server(root, httpd, requests)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)

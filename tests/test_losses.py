@@ -3,7 +3,7 @@ checkpoint (loading, refusing unsafe or broken files, finding and downloading it
 
 Perceptual-loss tests use VGG19 with random weights or with checkpoints of random tensors the tests
 write: the real ImageNet checkpoint is never needed. Downloads run against a real HTTP server on
-127.0.0.1 (the ``server`` fixture of the sources' tests).
+127.0.0.1 (the ``server`` fixture of conftest.py).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import Server
 from skimage.metrics import structural_similarity
-from test_sources import Server, server  # noqa: F401  (a fixture: a local HTTP server)
 from torch import nn
 
 from superres.errors import ConfigError, WeightsError
@@ -207,7 +207,7 @@ def test_vgg19_weights_given_path(tmp_path: Path) -> None:
         vgg19_weights(tmp_path / "gone.pth")
 
 
-def test_vgg19_weights_downloads_once_into_the_cache(server: Server, tmp_path: Path) -> None:  # noqa: F811
+def test_vgg19_weights_downloads_once_into_the_cache(server: Server, tmp_path: Path) -> None:
     state = torchvision_like_checkpoint(server.root / "vgg.pth", up_to=2)
     prefix = hashlib.sha256((server.root / "vgg.pth").read_bytes()).hexdigest()[:8]
     cache = tmp_path / "cache"
@@ -221,7 +221,7 @@ def test_vgg19_weights_downloads_once_into_the_cache(server: Server, tmp_path: P
     assert torch.equal(loss.features[2].weight, state["features.2.weight"])
 
 
-def test_vgg19_weights_refuses_a_wrong_checksum(server: Server, tmp_path: Path) -> None:  # noqa: F811
+def test_vgg19_weights_refuses_a_wrong_checksum(server: Server, tmp_path: Path) -> None:
     (server.root / "vgg.pth").write_bytes(b"not the VGG19 checkpoint")
     assert not hashlib.sha256(b"not the VGG19 checkpoint").hexdigest().startswith("dcbe5e81")
     cache = tmp_path / "cache"
@@ -231,7 +231,7 @@ def test_vgg19_weights_refuses_a_wrong_checksum(server: Server, tmp_path: Path) 
 
 
 def test_vgg19_weights_unavailable(
-    server: Server,  # noqa: F811
+    server: Server,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

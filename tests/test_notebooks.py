@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import nbformat
-from conftest import ARCHITECTURES
 import numpy as np
 import pytest
+from conftest import ARCHITECTURES
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,14 @@ def kernel_root(project, monkeypatch, tmp_path) -> Path:
 
 def execute(name: str, root: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
+    # Importing streamlit (the web app's tests) sets MPLBACKEND=Agg in this process; a kernel that
+    # inherited it would draw no inline figures.
+    backend = os.environ.pop("MPLBACKEND", None)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(root)}}).execute()
+    finally:
+        if backend is not None:
+            os.environ["MPLBACKEND"] = backend
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
     return nb

@@ -5,20 +5,16 @@ Downloads run against a real HTTP server on 127.0.0.1 serving a folder of tmp_pa
 
 from __future__ import annotations
 
-import collections
-import functools
 import hashlib
-import http.server
 import io
 import socket
 import tarfile
-import threading
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import Server
 from PIL import Image
 
 from superres.data.imageio import read_image
@@ -201,48 +197,6 @@ def test_fetch_paired_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "d" / "low_res" / "b.png").write_bytes(png_bytes((1, 1, 1)))
     with pytest.raises(ConfigError, match="no file of .* has a partner"):
         fetch_paired_folder(tmp_path / "d", tmp_path / "raw")
-
-
-# --- a local HTTP server ---------------------------------------------------------------------
-
-
-class Server:
-    def __init__(self, root: Path, httpd: http.server.ThreadingHTTPServer, requests: collections.Counter[str]):
-        self.root = root
-        self.httpd = httpd
-        self.requests = requests
-
-    def url(self, name: str) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/{name}"
-
-
-class _CountingHandler(http.server.SimpleHTTPRequestHandler):
-    requests: collections.Counter[str]
-
-    def do_GET(self) -> None:
-        self.requests[self.path] += 1
-        super().do_GET()
-
-    def log_message(self, format: str, *args: object) -> None:  # keep the test output clean
-        pass
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    root = tmp_path / "www"
-    root.mkdir()
-    requests: collections.Counter[str] = collections.Counter()
-    handler = type("Handler", (_CountingHandler,), {"requests": requests})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield Server(root, httpd, requests)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
 
 
 IMAGES = {
