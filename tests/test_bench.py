@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from superres.bench import bf16_peak_tflops, reference_imresize
+from superres.bench import append_section, bf16_peak_tflops, reference_imresize
 from superres.commands import main
 from superres.data.resize import imresize
 
@@ -74,3 +74,13 @@ def test_unknown_architecture_is_refused(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["bench", "--quick", "--no-append", "--arch", "nosuch"])
     assert result.exit_code != 0 and "--arch nosuch" in result.output
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_a_new_section_goes_above_the_older_ones(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Benchmarks\n\nMachine notes.\n\n## 2026-01-01: older\n\nold figures\n")
+    append_section(path, "## 2026-11-23: newer\n\nnew figures\n")
+    text = path.read_text()
+    assert text.index("Machine notes.") < text.index("newer") < text.index("older") and "old figures" in text
+    append_section(tmp_path / "missing.md", "## first\n")
+    assert (tmp_path / "missing.md").read_text().startswith("# Benchmarks\n\n## first")

@@ -654,9 +654,12 @@ def markdown_section(result: dict[str, Any]) -> str:
 
 
 def append_section(path: Path, section: str) -> None:
-    """Append ``section`` to ``path`` (others append too: one append, never a rewrite)."""
-    with path.open("a", encoding="utf-8") as f:
-        f.write("\n" + section)
+    """Add ``section`` to ``path`` above the newest dated section (the file reads newest first),
+    written atomically; a missing file is started with a title."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    at = text.find("\n## ")
+    text = text.rstrip("\n") + "\n\n" + section if at < 0 else text[: at + 1] + section.rstrip("\n") + "\n\n" + text[at + 1 :]
+    write_text(path, text)
 
 
 @click.command()
