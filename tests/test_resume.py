@@ -71,6 +71,16 @@ def write_data(folder: Path) -> None:
 
 
 def run_in_process(data: Path, checkpoint_dir: Path, resume: bool) -> tuple[torch.nn.Module, object]:
+    """Train here on one thread, as the script does: float sums depend on the number of threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(data, checkpoint_dir, resume)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(data: Path, checkpoint_dir: Path, resume: bool) -> tuple[torch.nn.Module, object]:
     config = TrainConfig.from_params(dict(PARAMS))
     seed_everything(config.seed)
     model = create_model("edsr", scale=2, n_resblocks=1, n_feats=8)
