@@ -47,7 +47,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml requirements.lock
 # the internet). Installed here when missing and we are root on Debian; otherwise that one test is skipped.
 $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update && apt-get install -y --no-install-recommends chromium; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
 	else echo "$@ is missing: install Debian's chromium package to run the web app's browser test"; fi
 
 # Re-pin every dependency to what is installed now (after changing pyproject.toml).
