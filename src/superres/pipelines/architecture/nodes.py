@@ -52,7 +52,8 @@ def _perceptual(config: TrainConfig, data: Mapping[str, Any]) -> tuple[nn.Module
         if config.perceptual_required:
             raise WeightsError(f"{exc} (train.perceptual_required is true: this profile does not train without it)") from None
         log.warning("training without the perceptual loss: %s", exc)
-        return None, f"perceptual loss off: VGG19 ImageNet weights not found ({exc})"
+        return None, ("perceptual loss off: the VGG19 ImageNet weights (vgg19-dcbe5e81.pth) could not be had, "
+                      "so it trained with the pixel and adversarial losses only")
     return PerceptualLoss(weights, config.perceptual_layer, config.perceptual_before_activation, config.perceptual_criterion), ""
 
 
