@@ -7,7 +7,7 @@ writes them into ``params.yaml`` in place, keeping its comments and every other 
 (all of ``edsr.model``, all of ``edsr.train``), and every profile sets the same keys (a test
 checks it), so switching back and forth is exact.
 
-The write is atomic and the file is checked first: a profile naming a key that
+The write is atomic and the file is checked first: a profile naming a section that
 ``params.yaml`` does not have is refused before anything is written.
 """
 
