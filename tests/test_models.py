@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import SMALL_MODELS as SMALL
 
 from superres.errors import ConfigError
 from superres.models import REGISTRY, count_parameters, create_model
 from superres.models.edsr import EDSR
-
-# Small configurations of every architecture: fast on a CPU, same structure as the paper sizes.
-SMALL = {
-    "bicubic": {},
-    "srcnn": {"f1": 16, "f2": 8},
-    "vdsr": {"depth": 4, "n_feats": 16},
-    "edsr": {"n_resblocks": 2, "n_feats": 16},
-    "unet": {"n_feats": 8, "depth": 2},
-    "lapsrn": {"n_feats_in": 32, "n_feats": 16, "n_blocks": 3},
-    "autoencoder": {"n_feats": 8, "depth": 2},
-    "srresnet": {"n_blocks": 2, "n_feats": 16},
-    "srgan": {"n_blocks": 2, "n_feats": 16},
-    "esrgan": {"n_blocks": 1, "n_feats": 16, "growth": 8},
-}
 
 
 def test_every_architecture_has_a_small_config():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_models import SMALL
+from conftest import SMALL_MODELS as SMALL
 
 from superres.data.resize import imresize
 from superres.errors import ConfigError
