@@ -45,16 +45,13 @@ DISCRIMINATORS: dict[str, type[nn.Module]] = {
 }
 
 
-def _lookup(table: dict[str, type[nn.Module]], name: str, kind: str) -> type[nn.Module]:
-    try:
-        return table[name]
-    except KeyError:
-        raise ConfigError(f"unknown {kind} {name!r}; known {kind}s: {', '.join(sorted(table))}") from None
-
-
 def create_model(name: str, *, scale: int, **cfg: Any) -> nn.Module:
     """Build the architecture ``name`` for an upscaling factor ``scale`` from its config keys."""
-    cls = _lookup(REGISTRY, name, "architecture")
+    try:
+        cls = REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise ConfigError(f"unknown architecture {name!r}; known architectures: {known}") from None
     try:
         return cls(scale=scale, **cfg)
     except TypeError as exc:
@@ -63,7 +60,11 @@ def create_model(name: str, *, scale: int, **cfg: Any) -> nn.Module:
 
 def create_discriminator(name: str, **cfg: Any) -> nn.Module:
     """Build the discriminator ``name`` (a key of ``DISCRIMINATORS``) from its config keys."""
-    cls = _lookup(DISCRIMINATORS, name, "discriminator")
+    try:
+        cls = DISCRIMINATORS[name]
+    except KeyError:
+        known = ", ".join(sorted(DISCRIMINATORS))
+        raise ConfigError(f"unknown discriminator {name!r}; known discriminators: {known}") from None
     try:
         return cls(**cfg)
     except TypeError as exc:
