@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from superres.data.degrade import check_scale, degrade, modcrop
+from superres.data.degrade import SCALES, degrade, modcrop
 from superres.data.imageio import read_image, write_png
 from superres.data.ingest import ingest
 from superres.data.sources import RawItem, fetch_folder, fetch_url
@@ -109,11 +109,11 @@ def benchmark_plan(params: Mapping[str, Any] | None, default_scale: int) -> tupl
         scales = [default_scale]
     if isinstance(scales, int):
         scales = [scales]
-    try:
-        scales = sorted({check_scale(int(s)) for s in scales})
-    except (ConfigError, TypeError, ValueError):
-        raise ConfigError(f"benchmarks.scales must be null or a list of 2, 3, 4 and 8, got {params.get('scales')!r}") from None
-    return plan, scales
+    # a string, an empty list, a bool or a float (2.5 would become 2) is a mistake, not a scale
+    if (not isinstance(scales, list) or not scales or any(isinstance(s, bool) or not isinstance(s, int) for s in scales)
+            or any(s not in SCALES for s in scales)):
+        raise ConfigError(f"benchmarks.scales must be null or a list of 2, 3, 4 and 8, got {params.get('scales')!r}")
+    return plan, sorted(set(scales))
 
 
 def _fetch(benchmark: Benchmark, dest: Path, cache_dir: Path | None) -> list[RawItem]:
@@ -132,11 +132,18 @@ def _fetch(benchmark: Benchmark, dest: Path, cache_dir: Path | None) -> list[Raw
         raise ConfigError(f"{benchmark.parameter}: {exc}") from None
 
 
-def _image_names(origins: list[str]) -> list[str]:
-    """Image names: the file stem, or the flattened relative path where stems repeat."""
-    stems = [PurePosixPath(o).stem for o in origins]
-    return [s if stems.count(s) == 1 else PurePosixPath(o).with_suffix("").as_posix().replace("/", "__")
-            for s, o in zip(stems, origins, strict=True)]
+def _image_names(origins: list[str], unique: list[str]) -> list[str]:
+    """Image names: the file stem, or where names clash (compared case-insensitively) the stem of
+    ``unique``, the ingest names, distinct by construction (``a__x`` for ``a/x.png``, ``x-2`` for
+    the second ``x`` of one folder)."""
+    names = [PurePosixPath(o).stem for o in origins]
+    while True:
+        folded = [n.casefold() for n in names]
+        clashing = [i for i, n in enumerate(folded) if folded.count(n) > 1]
+        if not clashing:
+            return names
+        for i in clashing:
+            names[i] = PurePosixPath(unique[i]).stem
 
 
 def write_benchmarks(root: Path, plan: list[Benchmark], scales: list[int], *, max_pixels: int,
@@ -152,7 +159,8 @@ def write_benchmarks(root: Path, plan: list[Benchmark], scales: list[int], *, ma
             records = ingest(items, max_pixels=max_pixels)
             origins = {r.name: item for r, item in zip(records, items, strict=True)}
             accepted = [r for r in records if r.accepted]
-            names = _image_names([origins[r.name].path.relative_to(tmp).as_posix() for r in accepted])
+            names = _image_names([origins[r.name].path.relative_to(tmp).as_posix() for r in accepted],
+                                 [r.name for r in accepted])
             used = 0
             for record in records:
                 if not record.accepted:
