@@ -121,19 +121,123 @@ def gain_plot(per_image: Mapping[str, pd.DataFrame]) -> Figure:
     return fig
 
 
+def _published() -> pd.DataFrame:
+    """Every published PSNR-Y kept in ``superres/reference/published_psnr_y.csv``."""
+    return pd.read_csv(resources.files("superres.reference").joinpath("published_psnr_y.csv"))
+
+
 def published_table(scale: int) -> pd.DataFrame:
     """Published PSNR-Y (reference rows from the papers) at ``scale``: one row per
     architecture, one column per benchmark, and the source."""
-    frame = pd.read_csv(resources.files("superres.reference").joinpath("published_psnr_y.csv"))
+    frame = _published()
     frame = frame[frame["scale"] == scale]
     table = frame.pivot_table(index="architecture", columns="dataset", values="psnr_y", sort=False)
-    columns = [c for c in ("set5", "set14", "b100", "urban100") if c in table]
+    columns = [c for c in ("set5", "set14", "bsd100", "urban100") if c in table]
     sources = frame.groupby("architecture", sort=False)["source"].first()
     return table[columns].assign(source=sources).rename_axis(None, axis=1).reset_index()
 
 
+BENCHMARK_ORDER = ("set5", "set14", "bsd100", "urban100", "manga109")  # the literature's order; others follow
+MEASURED = "this run"  # the source of the benchmark rows measured here (the others cite their paper)
+BENCHMARK_COLUMNS = ["benchmark", "scale", "architecture", "source", "psnr_y", "ssim_y", "images",
+                     "parameters", "latency_ms", "train_seconds", "iterations"]
+
+
+def benchmark_table(
+    per_image: Mapping[str, pd.DataFrame], configs: Mapping[str, Mapping], timings: Mapping[str, Mapping] | None = None
+) -> pd.DataFrame:
+    """The comparison on the benchmark sets, one row per benchmark, scale and architecture (long
+    format): mean PSNR-Y and SSIM-Y, the number of images, size, latency and training cost.
+
+    The published PSNR-Y of the same benchmark and scale follow as reference rows, their paper
+    in ``source`` (``"this run"`` for the rows measured here)."""
+    rows = []
+    for arch, frame in per_image.items():
+        config = configs.get(arch, {})
+        for (benchmark, scale), group in frame.groupby(["benchmark", "scale"], sort=False):
+            rows.append({"benchmark": benchmark, "scale": int(scale), "architecture": arch, "source": MEASURED,
+                         "psnr_y": float(group["psnr_y"].mean()), "ssim_y": float(group["ssim_y"].mean()),
+                         "images": len(group), "parameters": int(config.get("parameters", 0)),
+                         "latency_ms": float((timings or {}).get(arch, {}).get("latency_ms", math.nan)),
+                         "train_seconds": float(config.get("train_seconds", 0.0)), "iterations": int(config.get("iterations", 0))})
+    measured = pd.DataFrame(rows, columns=BENCHMARK_COLUMNS)
+    published = _published().rename(columns={"dataset": "benchmark"})
+    published = published.merge(measured[["benchmark", "scale"]].drop_duplicates(), on=["benchmark", "scale"])
+    table = pd.concat([measured, published.reindex(columns=BENCHMARK_COLUMNS)], ignore_index=True) if len(published) else measured
+    table = table.astype({"scale": int, "images": "Int64", "parameters": "Int64", "iterations": "Int64"})
+    order = {name: k for k, name in enumerate(BENCHMARK_ORDER)}
+    table = table.assign(_set=table["benchmark"].map(lambda b: (order.get(b, len(order)), b)),
+                         _published=table["source"] != MEASURED)
+    table = table.sort_values(["_set", "scale", "_published", "psnr_y"], ascending=[True, True, True, False], kind="stable")
+    return table.drop(columns=["_set", "_published"]).reset_index(drop=True)
+
+
+def benchmark_matrix(table: pd.DataFrame) -> pd.DataFrame:
+    """The benchmark table to read: one row per architecture (then the published reference rows,
+    marked), one column per benchmark and scale holding ``PSNR-Y / SSIM-Y``."""
+    if table.empty:
+        return pd.DataFrame()
+    columns = list(dict.fromkeys(f"{b} x{s}" for b, s in zip(table["benchmark"], table["scale"], strict=True)))
+    cells = table.assign(
+        column=[f"{b} x{s}" for b, s in zip(table["benchmark"], table["scale"], strict=True)],
+        row=[a if src == MEASURED else f"{a} (published)" for a, src in zip(table["architecture"], table["source"], strict=True)],
+        value=[f"{p:.2f}" if math.isnan(q) else f"{p:.2f} / {q:.4f}" for p, q in zip(table["psnr_y"], table["ssim_y"], strict=True)],
+    )
+    matrix = cells.pivot(index="row", columns="column", values="value").reindex(columns=columns).fillna("")
+    measured = cells[cells["source"] == MEASURED].drop_duplicates("row").set_index("row")
+    info = measured[["parameters", "latency_ms", "train_seconds", "iterations"]]
+    sources = cells[cells["source"] != MEASURED].drop_duplicates("row").set_index("row")["source"]
+    rows = list(dict.fromkeys(measured.index)) + list(dict.fromkeys(sources.index))
+    formats = {"parameters": "{:,.0f}", "latency_ms": "{:.1f}", "train_seconds": "{:.0f}", "iterations": "{:,.0f}"}
+    info = pd.DataFrame({column: [fmt.format(v) if pd.notna(v) else "" for v in info[column]]
+                         for column, fmt in formats.items()}, index=info.index)
+    matrix = info.join(matrix, how="right").reindex(rows).fillna("")
+    matrix["source"] = sources.reindex(rows).fillna(MEASURED)
+    return matrix.rename_axis("architecture").reset_index()
+
+
+def benchmark_markdown(table: pd.DataFrame) -> str:
+    """The benchmark section of the Markdown report ('' when no benchmark was evaluated)."""
+    if table.empty:
+        return ""
+    matrix = benchmark_matrix(table)
+    return ("\n## Benchmarks: PSNR-Y / SSIM-Y, the published rows marked and cited\n\n"
+            "A trained model is measured at its own scale, bicubic at every scale; latency in ms for a 256x256 input, "
+            "training time in seconds.\n\n"
+            f"{matrix.to_markdown(index=False, disable_numparse=True)}\n")
+
+
+def benchmark_plot(table: pd.DataFrame) -> Figure:
+    """PSNR-Y of every architecture on every benchmark and scale (bars), with the published
+    values of the same architecture as black ticks."""
+    measured = table[table["source"] == MEASURED]
+    groups = list(dict.fromkeys(zip(measured["benchmark"], measured["scale"], strict=True)))
+    archs = list(dict.fromkeys(measured["architecture"]))
+    fig = Figure(figsize=(max(6, 1.2 * len(groups) * max(len(archs), 1) / 3 + 2), 4), dpi=100)
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(archs), 1)
+    published = table[table["source"] != MEASURED].set_index(["benchmark", "scale", "architecture"])["psnr_y"]
+    for k, arch in enumerate(archs):
+        values = measured[measured["architecture"] == arch].set_index(["benchmark", "scale"])["psnr_y"]
+        x = np.arange(len(groups)) + k * width
+        ax.bar(x, [values.get(g, np.nan) for g in groups], width, label=arch)
+        ref = [published.get((*g, arch), np.nan) for g in groups]
+        ax.scatter(x, ref, marker="_", s=200, color="black", label="published" if k == 0 else None)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [f"{b} x{s}" for b, s in groups])
+    low = np.nanmin(table["psnr_y"].to_numpy(dtype=float)) if len(table) else 0
+    ax.set_ylim(bottom=max(0.0, low - 3))
+    ax.set_ylabel("PSNR-Y (dB)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize="small", ncols=2)
+    fig.tight_layout()
+    return fig
+
+
 def report_figures(
-    table: pd.DataFrame, per_image: Mapping[str, pd.DataFrame], histories: Mapping[str, pd.DataFrame]
+    table: pd.DataFrame,
+    per_image: Mapping[str, pd.DataFrame],
+    histories: Mapping[str, pd.DataFrame],
+    benchmarks: pd.DataFrame | None = None,
 ) -> dict[str, Figure]:
     """Every plot of the report, by file name."""
     figures = {
@@ -143,6 +247,8 @@ def report_figures(
     }
     if BASELINE in per_image and len(per_image) > 1:
         figures["gain_over_bicubic.png"] = gain_plot(per_image)
+    if benchmarks is not None and (benchmarks["source"] == MEASURED).any():
+        figures["psnr_on_benchmarks.png"] = benchmark_plot(benchmarks)
     return figures
 
 
@@ -225,6 +331,11 @@ table.metrics td:first-child, table.metrics th:first-child { text-align: left; }
 <p class="note">Profile <b>{{ profile }}</b>, scale x{{ scale }}, {{ n_test }} test images, made {{ made }}.
 PSNR and SSIM on the Y channel (ITU-R BT.601), {{ scale }} pixels shaved from each border.</p>
 {{ table_html|safe }}
+{% if benchmarks_html %}<h2>Benchmarks</h2>
+<p class="note">PSNR-Y / SSIM-Y on the standard test sets, LR made by modcrop and MATLAB bicubic; a trained model is
+measured at its own scale, bicubic at every scale. Rows marked <i>published</i> are the papers' numbers (cited in the last
+column), not measured by this run.</p>
+{{ benchmarks_html|safe }}{% endif %}
 {% if published_html %}<h2>Published PSNR-Y at x{{ scale }} (reference)</h2>
 <p class="note">Reference rows from the papers, on the standard benchmarks; not measured by this run.</p>
 {{ published_html|safe }}{% endif %}
@@ -251,9 +362,13 @@ def html_report(
     scale: int,
     n_test: int,
     crop_size: int,
+    benchmarks: pd.DataFrame | None = None,
     title: str = "superres: comparison of architectures",
 ) -> str:
     table_html = table.to_html(index=False, float_format=lambda v: f"{v:.4f}", classes="metrics", border=0, escape=True)
+    matrix = benchmark_matrix(benchmarks) if benchmarks is not None else pd.DataFrame()
+    benchmarks_html = matrix.to_html(index=False, float_format=lambda v: f"{v:.2f}", classes="metrics", border=0,
+                                     na_rep="", escape=True) if len(matrix) else ""
     published_html = published.to_html(index=False, float_format=lambda v: f"{v:.2f}", classes="metrics", border=0) if len(published) else ""
     return PAGE.render(
         title=title,
@@ -262,6 +377,7 @@ def html_report(
         n_test=n_test,
         made=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         table_html=table_html,
+        benchmarks_html=benchmarks_html,
         published_html=published_html,
         plots=[(name.removesuffix(".png").replace("_", " "), figure_data_uri(fig)) for name, fig in figures.items()],
         crops=crops,

@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from superres.data.benchmarks import load_pairs, split_key
 from superres.data.imageio import write_png
 from superres.errors import WeightsError
 from superres.inference import measure_latency, pick_device, super_resolve
@@ -35,6 +37,7 @@ Partitions = Mapping[str, Callable[[], np.ndarray]]
 HISTORY_CURVES = {"train_loss": "train/loss", "val_psnr_y": "val/psnr_y"}  # history.csv column -> MLflow metric
 PICTURES_LOGGED = 4
 LATENCY_INPUT = 256  # side of the LR input whose upscaling time is reported
+BENCHMARK_METRICS = ["psnr_y", "ssim_y", "psnr_rgb", "mae", "mse"]  # the columns of image_metrics
 
 
 def _tracker(tracking: Mapping[str, Any]) -> Tracker:
@@ -149,14 +152,19 @@ def evaluate_model(
     mlflow_run: Mapping[str, str],
     test_lr: Partitions,
     test_hr: Partitions,
+    benchmarks: Path,
     evaluate: Mapping[str, Any],
     tracking: Mapping[str, Any],
     *,
     architecture: str,
-) -> tuple[dict[str, np.ndarray], pd.DataFrame, dict[str, Any], dict[str, Any]]:
-    """Super-resolve the test split and measure it as the SR literature does: PSNR/SSIM on Y
-    with ``scale`` pixels shaved, plus RGB PSNR, MAE and MSE, and the latency of one
-    256x256 input on the device. Logs into the training run."""
+) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """Super-resolve the test split and every benchmark set, and measure them as the SR
+    literature does: PSNR/SSIM on Y with ``scale`` pixels shaved, plus RGB PSNR, MAE and MSE,
+    under the keys ``test/...`` and ``<set>_x<scale>/...``; and the latency of one 256x256 input
+    on the device. Logs into the training run.
+
+    A trained model is evaluated on the benchmarks at its own scale; bicubic, which has nothing
+    to train, at every scale."""
     scale = int(weights.config["scale"])
     device = pick_device("auto")
     model = weights.build(device)
@@ -170,6 +178,8 @@ def evaluate_model(
         outputs[name] = sr
     per_image = pd.DataFrame(rows).assign(image=image_names)[["image", *rows[0]]]
     means = {f"test/{key}": value for key, value in aggregate(rows).items()}
+    per_benchmark, benchmark_means = _evaluate_benchmarks(model, weights, benchmarks, architecture, device)
+    means.update(benchmark_means)
     metrics = {key: json_safe(value) for key, value in sorted(means.items())}
     log.info("%s on test: %s", architecture, ", ".join(f"{k} {v}" for k, v in metrics.items()))
 
@@ -192,4 +202,26 @@ def evaluate_model(
         tracker.log_artifacts(run_id, tmp, "evaluation")
     sr_images = outputs if evaluate.get("save_images", True) else {}
     timing = {"latency_ms": round(latency * 1000, 3), "latency_input": f"{LATENCY_INPUT}x{LATENCY_INPUT}", "device": str(device)}
-    return sr_images, per_image, metrics, timing
+    return sr_images, per_image, per_benchmark, metrics, timing
+
+
+def _evaluate_benchmarks(
+    model: nn.Module, weights: Weights, root: Path, architecture: str, device: torch.device
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per-image metrics on every benchmark set the model can take, and their means by key."""
+    rows, means = [], {}
+    for key, pairs in load_pairs(root).items():
+        benchmark, scale = split_key(key)
+        if scale == int(weights.config["scale"]):
+            net = model
+        elif count_parameters(model) == 0:  # nothing trained: the same model at another scale
+            net = create_model(architecture, scale=scale, **weights.config.get("model", {})).to(device).eval()
+        else:
+            log.info("%s: not evaluated on %s, it was trained for x%s", architecture, key, weights.config["scale"])
+            continue
+        measured = []
+        for name, (lr, hr) in tqdm(sorted(pairs.items()), desc=f"{architecture} on {key}", unit="image", disable=None):
+            measured.append(image_metrics(super_resolve(net, lr()), hr(), scale))
+            rows.append({"dataset": key, "benchmark": benchmark, "scale": scale, "image": name, **measured[-1]})
+        means.update({f"{key}/{metric}": value for metric, value in aggregate(measured).items()})
+    return pd.DataFrame(rows, columns=["dataset", "benchmark", "scale", "image", *BENCHMARK_METRICS]), means

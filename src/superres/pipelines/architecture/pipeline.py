@@ -13,7 +13,7 @@ from kedro.pipeline import Node, Pipeline
 
 from superres.pipelines.architecture.nodes import evaluate_model, train_model
 
-SHARED_INPUTS = {"train_patches", "val_lr", "val_hr", "test_lr", "test_hr"}
+SHARED_INPUTS = {"train_patches", "val_lr", "val_hr", "test_lr", "test_hr", "benchmark_pairs"}
 SHARED_PARAMS = {"params:train", "params:prepare", "params:data", "params:tracking", "params:evaluate", "params:profile"}
 
 
@@ -51,10 +51,11 @@ def create_pipeline(architecture: str) -> Pipeline:
                     "mlflow_run": "mlflow_run",
                     "test_lr": "test_lr",
                     "test_hr": "test_hr",
+                    "benchmarks": "benchmark_pairs",
                     "evaluate": "params:evaluate",
                     "tracking": "params:tracking",
                 },
-                outputs=["sr_images", "per_image_metrics", "metrics", "timing"],
+                outputs=["sr_images", "per_image_metrics", "benchmark_metrics", "metrics", "timing"],
                 name="evaluate",
                 tags=["evaluate"],
             ),
