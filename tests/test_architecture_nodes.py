@@ -1,17 +1,25 @@
 """The train and evaluate nodes with a real MLflow store: one run per architecture, evaluation
-logs into the run training opened, and a run missing from the store is recorded anew."""
+logs into the run training opened, and a run missing from the store is recorded anew; the
+benchmark sets are measured at the model's own scale, bicubic at every scale."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
-from superres.data.degrade import degrade
+from superres.data.benchmarks import benchmark_plan, write_benchmarks
+from superres.data.degrade import bicubic_resize, degrade
+from superres.data.imageio import write_png
 from superres.errors import WeightsError
+from superres.metrics import image_metrics
+from superres.models.weights import Weights
 from superres.pipelines.architecture.nodes import evaluate_model, train_model
+from superres.training.tracking import Tracker
 
 TRAIN = {"iterations": 4, "batch_size": 2, "lr": 1e-3, "val_every": 2, "log_every": 2}
 TRACKING = {"experiment": "superres"}
@@ -50,8 +58,10 @@ def test_evaluation_logs_into_the_training_run(store, data, tmp_path):
     assert weights.config["train"]["iterations"] == 6  # the section's override wins over the shared value
     assert list(history["step"]) == [2, 4, 6]
     _, lr, hr = data
-    images, per_image, metrics, timing = evaluate_model(weights, history, run, lr, hr, {"save_images": True}, TRACKING, architecture="edsr")
+    images, per_image, per_benchmark, metrics, timing = evaluate_model(weights, history, run, lr, hr, tmp_path / "no-benchmarks",
+                                                                       {"save_images": True}, TRACKING, architecture="edsr")
     assert sorted(images) == ["im0", "im1"] and list(per_image["image"]) == ["im0", "im1"]
+    assert per_benchmark.empty and all(key.startswith("test/") for key in metrics)  # no benchmark written: none measured
     assert json.loads(json.dumps(metrics)) == metrics
     assert timing["latency_ms"] > 0 and timing["device"] == "cpu"
     runs = store.search_runs([store.get_experiment_by_name("superres").experiment_id])
@@ -63,7 +73,8 @@ def test_evaluation_logs_into_the_training_run(store, data, tmp_path):
 def test_a_run_missing_from_the_store_is_backfilled(store, data, tmp_path):
     weights, history, _ = run_train(data, tmp_path / "checkpoints")
     _, lr, hr = data
-    evaluate_model(weights, history, {"run_id": "f" * 32}, lr, hr, {"save_images": False}, TRACKING, architecture="edsr")
+    evaluate_model(weights, history, {"run_id": "f" * 32}, lr, hr, tmp_path / "no-benchmarks", {"save_images": False}, TRACKING,
+                   architecture="edsr")
     runs = store.search_runs([store.get_experiment_by_name("superres").experiment_id], "tags.`superres.backfilled` = 'true'")
     assert len(runs) == 1 and runs[0].info.run_name == "edsr"
     assert runs[0].data.params["model.n_feats"] == "8"
@@ -92,3 +103,69 @@ def test_a_profile_that_requires_vgg_weights_refuses_to_start(store, data, tmp_p
         run_train(data, tmp_path / "checkpoints", "srgan", {"n_blocks": 1, "n_feats": 8},
                   {**GAN, "perceptual_weights": str(missing), "perceptual_required": True})
     assert store.get_experiment_by_name("superres") is None  # refused before any run was opened
+
+
+# --- the benchmark sets ----------------------------------------------------------------------
+
+BENCHMARK_COLUMNS = ["dataset", "benchmark", "scale", "image", "psnr_y", "ssim_y", "psnr_rgb", "mae", "mse"]
+
+
+@pytest.fixture
+def bench(tmp_path):
+    """A folder of two smooth HR images of different sizes made into pairs at x2 and x3."""
+    folder = tmp_path / "photos"
+    rng = np.random.default_rng(1)
+    for name, (h, w) in {"wide": (30, 44), "tall": (40, 32)}.items():
+        y, x = np.mgrid[0:h, 0:w]
+        smooth = np.stack([128 + 90 * np.sin(x / 5 + c) * np.cos(y / 7 - c) for c in range(3)], axis=-1)
+        write_png(folder / f"{name}.png", np.clip(smooth + rng.normal(0, 4, smooth.shape), 0, 255).astype(np.uint8))
+    write_benchmarks(tmp_path / "bench", *benchmark_plan({"folders": {"mine": folder}, "scales": [2, 3]}, 2), max_pixels=10**7)
+    return tmp_path / "bench"
+
+
+def run_metrics(store, run_id):
+    return store.get_run(run_id).data.metrics
+
+
+def test_a_trained_model_is_measured_on_the_benchmarks_at_its_own_scale_only(store, data, bench, tmp_path):
+    weights, history, run = run_train(data, tmp_path / "checkpoints")
+    _, lr, hr = data
+    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, run, lr, hr, bench, {"save_images": False}, TRACKING,
+                                                     architecture="edsr")
+    keys = {"psnr_y", "ssim_y", "psnr_rgb", "mae", "mse"}
+    assert {k for k in metrics if k.startswith("mine_")} == {f"mine_x2/{m}" for m in keys}
+    assert {k.split("/")[0] for k in metrics} == {"test", "mine_x2"}
+    assert list(per_benchmark.columns) == BENCHMARK_COLUMNS
+    assert sorted(per_benchmark["image"]) == ["tall", "wide"] and set(per_benchmark["dataset"]) == {"mine_x2"}
+    assert metrics["mine_x2/psnr_y"] == pytest.approx(per_benchmark["psnr_y"].mean())
+    logged = run_metrics(store, run["run_id"])
+    assert logged["mine_x2/psnr_y"] == pytest.approx(metrics["mine_x2/psnr_y"])
+    assert logged["mine_x2/ssim_y"] == pytest.approx(metrics["mine_x2/ssim_y"])
+    assert not [k for k in logged if k.startswith("mine_x3")]
+
+
+def read_rgb(path):
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_bicubic_is_measured_on_the_benchmarks_at_every_scale(store, data, bench):
+    weights = Weights({}, {"architecture": "bicubic", "scale": 2, "model": {}, "parameters": 0})
+    tracker = Tracker(store.tracking_uri, TRACKING["experiment"])
+    run_id = tracker.start_run("bicubic", {"architecture": "bicubic", "scale": 2})
+    tracker.end_run(run_id)
+    history = pd.DataFrame(columns=["step", "train_loss", "lr", "val_psnr_y"])
+    _, lr, hr = data
+    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, {"run_id": run_id}, lr, hr, bench, {"save_images": False},
+                                                     TRACKING, architecture="bicubic")
+    assert {k.split("/")[0] for k in metrics} == {"test", "mine_x2", "mine_x3"}
+    assert list(per_benchmark.columns) == BENCHMARK_COLUMNS
+    assert sorted(zip(per_benchmark["scale"], per_benchmark["image"])) == [(2, "tall"), (2, "wide"), (3, "tall"), (3, "wide")]
+    assert set(per_benchmark["benchmark"]) == {"mine"}
+    # the same numbers as the reference bicubic applied to the pairs on disk, at x3 too
+    expected = np.mean([image_metrics(bicubic_resize(read_rgb(bench / "mine_x3" / "lr" / f"{n}.png"), 3),
+                                      read_rgb(bench / "mine_x3" / "hr" / f"{n}.png"), 3)["psnr_y"] for n in ("tall", "wide")])
+    assert metrics["mine_x3/psnr_y"] == pytest.approx(expected)
+    assert metrics["mine_x2/psnr_y"] != pytest.approx(metrics["mine_x3/psnr_y"], abs=1e-3)
+    logged = run_metrics(store, run_id)
+    assert logged["mine_x3/psnr_y"] == pytest.approx(metrics["mine_x3/psnr_y"])
+    assert logged["mine_x2/psnr_y"] == pytest.approx(metrics["mine_x2/psnr_y"])
