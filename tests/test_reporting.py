@@ -1,11 +1,15 @@
-"""The comparison: table, published reference rows, plots and the self-contained page."""
+"""The comparison: table, published reference rows, plots and the self-contained page; the
+benchmark x scale table, its readable matrix, its plot and its section of the page."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pandas as pd
 
-from superres.reporting import comparison_table, crop_rows, html_report, published_table, report_figures, to_markdown
+from superres.reporting import MEASURED, benchmark_markdown, benchmark_matrix, benchmark_table, comparison_table
+from superres.reporting import crop_rows, html_report, published_table, report_figures, to_markdown
 
 
 def per_image():
@@ -54,3 +58,107 @@ def test_figures_and_page_are_self_contained():
     page = html_report(table, published_table(2), figures, crops, profile="test<", scale=2, n_test=2, crop_size=16)
     assert page.count("data:image/png;base64,") == len(figures) + 3
     assert "test&lt;" in page and "src=\"http" not in page
+
+
+# --- the benchmark sets ----------------------------------------------------------------------
+
+
+def measured(rows):
+    """Per-image benchmark metrics as the evaluate node writes them: (benchmark, scale, psnr_y, ssim_y) for
+    images a and b."""
+    return pd.DataFrame(
+        [{"dataset": f"{b}_x{s}", "benchmark": b, "scale": s, "image": image, "psnr_y": p + k, "ssim_y": q - k / 100}
+         for b, s, p, q in rows for k, image in enumerate(["a", "b"])],
+        columns=["dataset", "benchmark", "scale", "image", "psnr_y", "ssim_y"])
+
+
+def per_benchmark():
+    """bicubic at x2 and x3, edsr at x2 only; an own set ("mine") listed first, set14 before set5."""
+    return {
+        "bicubic": measured([("mine", 2, 30.0, 0.80), ("set14", 2, 29.0, 0.70), ("set5", 2, 33.0, 0.90), ("set5", 3, 31.0, 0.85)]),
+        "edsr": measured([("mine", 2, 32.0, 0.85), ("set14", 2, 31.0, 0.80), ("set5", 2, 36.0, 0.95)]),
+    }
+
+
+CONFIGS = {"edsr": {"parameters": 1234, "iterations": 10, "train_seconds": 3.0}, "bicubic": {"parameters": 0}}
+TIMINGS = {"edsr": {"latency_ms": 5.0}, "bicubic": {"latency_ms": 1.0}}
+HISTORIES = {"edsr": pd.DataFrame({"step": [10, 20], "val_psnr_y": [29.0, 31.0]})}
+
+
+def test_benchmark_table_orders_sets_then_measured_rows_by_psnr_then_the_published_ones():
+    table = benchmark_table(per_benchmark(), CONFIGS, TIMINGS)
+    assert list(dict.fromkeys(zip(table["benchmark"], table["scale"]))) == [("set5", 2), ("set5", 3), ("set14", 2), ("mine", 2)]
+    for (benchmark, scale), group in table.groupby(["benchmark", "scale"], sort=False):
+        ours = group["source"] == MEASURED
+        assert list(ours) == sorted(ours, reverse=True)  # measured rows first
+        assert list(group.loc[ours, "psnr_y"]) == sorted(group.loc[ours, "psnr_y"], reverse=True)
+    edsr = table[(table["source"] == MEASURED) & (table["architecture"] == "edsr")].set_index("benchmark")
+    assert edsr.loc["set5", "psnr_y"] == 36.5 and edsr.loc["set5", "ssim_y"] == 0.945 and edsr.loc["set5", "images"] == 2
+    assert edsr.loc["set5", "parameters"] == 1234 and edsr.loc["set5", "latency_ms"] == 5.0
+    assert set(edsr.index) == {"set5", "set14", "mine"}  # as measured: no x3 row
+    # the papers' numbers, cited, for the benchmarks and scales measured here only (none at x3, nor for an own set)
+    published = table[table["source"] != MEASURED]
+    assert set(zip(published["benchmark"], published["scale"])) == {("set5", 2), ("set14", 2)}
+    reference = published_table(2).set_index("architecture")
+    for row in published.itertuples():
+        assert row.psnr_y == reference.loc[row.architecture, row.benchmark]
+        assert row.source == reference.loc[row.architecture, "source"] and "et al." in row.source
+        assert pd.isna(row.ssim_y) and pd.isna(row.images)
+    assert {"bicubic", "edsr"} <= set(published["architecture"])
+
+
+def test_benchmark_table_survives_a_csv_round_trip():
+    frames = {arch: pd.read_csv(io.StringIO(frame.to_csv(index=False))) for arch, frame in per_benchmark().items()}
+    table = benchmark_table(frames, CONFIGS, TIMINGS)
+    pd.testing.assert_frame_equal(table, benchmark_table(per_benchmark(), CONFIGS, TIMINGS))
+    back = pd.read_csv(io.StringIO(table.to_csv(index=False)))
+    pd.testing.assert_frame_equal(benchmark_matrix(back), benchmark_matrix(table))
+    assert benchmark_markdown(back) == benchmark_markdown(table)
+    assert "| edsr (published)" in benchmark_markdown(table)
+
+
+def test_benchmark_matrix_has_a_column_per_benchmark_and_scale_and_the_published_rows_last():
+    matrix = benchmark_matrix(benchmark_table(per_benchmark(), CONFIGS, TIMINGS))
+    assert list(matrix.columns) == ["architecture", "parameters", "latency_ms", "train_seconds", "iterations",
+                                    "set5 x2", "set5 x3", "set14 x2", "mine x2", "source"]
+    rows = list(matrix["architecture"])
+    assert rows[:2] == ["edsr", "bicubic"] and all(r.endswith(" (published)") for r in rows[2:])
+    assert {"edsr (published)", "bicubic (published)"} <= set(rows[2:])
+    cells = matrix.set_index("architecture")
+    assert cells.loc["edsr", "set5 x2"] == "36.50 / 0.9450" and cells.loc["edsr", "set5 x3"] == ""
+    assert cells.loc["bicubic", "set5 x3"] == "31.50 / 0.8450"
+    assert cells.loc["edsr", "parameters"] == "1,234" and cells.loc["edsr", "source"] == MEASURED
+    reference = published_table(2).set_index("architecture")
+    assert cells.loc["edsr (published)", "set5 x2"] == f"{reference.loc['edsr', 'set5']:.2f}"
+    assert cells.loc["edsr (published)", "mine x2"] == "" and cells.loc["edsr (published)", "parameters"] == ""
+    assert cells.loc["edsr (published)", "source"] == reference.loc["edsr", "source"]
+
+
+def test_no_benchmark_gives_no_section_and_no_plot():
+    written = pd.read_csv(io.StringIO(measured([]).to_csv(index=False)))  # no benchmark set: a header only
+    empty = benchmark_table({"edsr": written, "bicubic": written}, CONFIGS, TIMINGS)
+    assert empty.empty and benchmark_markdown(empty) == "" and benchmark_matrix(empty).empty
+    back = pd.read_csv(io.StringIO(empty.to_csv(index=False)))
+    assert benchmark_markdown(back) == ""
+    frames = per_image()
+    table = comparison_table(frames, CONFIGS, TIMINGS)
+    figures = report_figures(table, frames, HISTORIES, back)
+    assert "psnr_on_benchmarks.png" not in figures
+    page = html_report(table, published_table(2), figures, [], profile="p", scale=2, n_test=2, crop_size=16, benchmarks=back)
+    assert "<h2>Benchmarks</h2>" not in page
+
+
+def test_page_and_figures_show_the_benchmarks():
+    frames = {"my<arch>": per_benchmark()["edsr"], "bicubic": per_benchmark()["bicubic"]}
+    benchmarks = benchmark_table(frames, CONFIGS, TIMINGS)
+    table = comparison_table(per_image(), CONFIGS, TIMINGS)
+    figures = report_figures(table, per_image(), HISTORIES, benchmarks)
+    assert "psnr_on_benchmarks.png" in figures
+    assert "psnr_on_benchmarks.png" not in report_figures(table, per_image(), HISTORIES)
+    page = html_report(table, published_table(2), figures, [], profile="p", scale=2, n_test=2, crop_size=16,
+                       benchmarks=benchmarks)
+    section = page[page.index("<h2>Benchmarks</h2>"):]
+    assert "my&lt;arch&gt;" in section and "my<arch>" not in page  # names are escaped
+    assert "36.50 / 0.9450" in section and "bicubic (published)" in section
+    assert published_table(2).set_index("architecture").loc["edsr", "source"] in section
+    assert page.count("data:image/png;base64,") == len(figures)
