@@ -58,10 +58,10 @@ def test_evaluation_logs_into_the_training_run(store, data, tmp_path):
     assert weights.config["train"]["iterations"] == 6  # the section's override wins over the shared value
     assert list(history["step"]) == [2, 4, 6]
     _, lr, hr = data
-    images, per_image, per_benchmark, metrics, timing = evaluate_model(weights, history, run, lr, hr, tmp_path / "no-benchmarks",
-                                                                       {"save_images": True}, TRACKING, architecture="edsr")
+    images, per_image, per_benchmark, metrics, timing = evaluate_model(
+        weights, history, run, lr, hr, tmp_path / "no-benchmarks", {"save_images": True}, TRACKING, architecture="edsr")
     assert sorted(images) == ["im0", "im1"] and list(per_image["image"]) == ["im0", "im1"]
-    assert per_benchmark.empty and all(key.startswith("test/") for key in metrics)  # no benchmark written: none measured
+    assert per_benchmark.empty and all(key.startswith("test/") for key in metrics)  # no benchmark written
     assert json.loads(json.dumps(metrics)) == metrics
     assert timing["latency_ms"] > 0 and timing["device"] == "cpu"
     runs = store.search_runs([store.get_experiment_by_name("superres").experiment_id])
@@ -73,8 +73,8 @@ def test_evaluation_logs_into_the_training_run(store, data, tmp_path):
 def test_a_run_missing_from_the_store_is_backfilled(store, data, tmp_path):
     weights, history, _ = run_train(data, tmp_path / "checkpoints")
     _, lr, hr = data
-    evaluate_model(weights, history, {"run_id": "f" * 32}, lr, hr, tmp_path / "no-benchmarks", {"save_images": False}, TRACKING,
-                   architecture="edsr")
+    evaluate_model(weights, history, {"run_id": "f" * 32}, lr, hr, tmp_path / "no-benchmarks", {"save_images": False},
+                   TRACKING, architecture="edsr")
     runs = store.search_runs([store.get_experiment_by_name("superres").experiment_id], "tags.`superres.backfilled` = 'true'")
     assert len(runs) == 1 and runs[0].info.run_name == "edsr"
     assert runs[0].data.params["model.n_feats"] == "8"
@@ -119,7 +119,8 @@ def bench(tmp_path):
         y, x = np.mgrid[0:h, 0:w]
         smooth = np.stack([128 + 90 * np.sin(x / 5 + c) * np.cos(y / 7 - c) for c in range(3)], axis=-1)
         write_png(folder / f"{name}.png", np.clip(smooth + rng.normal(0, 4, smooth.shape), 0, 255).astype(np.uint8))
-    write_benchmarks(tmp_path / "bench", *benchmark_plan({"folders": {"mine": folder}, "scales": [2, 3]}, 2), max_pixels=10**7)
+    plan = benchmark_plan({"folders": {"mine": folder}, "scales": [2, 3]}, 2)
+    write_benchmarks(tmp_path / "bench", *plan, max_pixels=10**7)
     return tmp_path / "bench"
 
 
@@ -130,8 +131,8 @@ def run_metrics(store, run_id):
 def test_a_trained_model_is_measured_on_the_benchmarks_at_its_own_scale_only(store, data, bench, tmp_path):
     weights, history, run = run_train(data, tmp_path / "checkpoints")
     _, lr, hr = data
-    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, run, lr, hr, bench, {"save_images": False}, TRACKING,
-                                                     architecture="edsr")
+    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, run, lr, hr, bench, {"save_images": False},
+                                                     TRACKING, architecture="edsr")
     keys = {"psnr_y", "ssim_y", "psnr_rgb", "mae", "mse"}
     assert {k for k in metrics if k.startswith("mine_")} == {f"mine_x2/{m}" for m in keys}
     assert {k.split("/")[0] for k in metrics} == {"test", "mine_x2"}
@@ -155,15 +156,18 @@ def test_bicubic_is_measured_on_the_benchmarks_at_every_scale(store, data, bench
     tracker.end_run(run_id)
     history = pd.DataFrame(columns=["step", "train_loss", "lr", "val_psnr_y"])
     _, lr, hr = data
-    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, {"run_id": run_id}, lr, hr, bench, {"save_images": False},
-                                                     TRACKING, architecture="bicubic")
+    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, {"run_id": run_id}, lr, hr, bench,
+                                                     {"save_images": False}, TRACKING, architecture="bicubic")
     assert {k.split("/")[0] for k in metrics} == {"test", "mine_x2", "mine_x3"}
     assert list(per_benchmark.columns) == BENCHMARK_COLUMNS
-    assert sorted(zip(per_benchmark["scale"], per_benchmark["image"])) == [(2, "tall"), (2, "wide"), (3, "tall"), (3, "wide")]
+    measured = sorted(zip(per_benchmark["scale"], per_benchmark["image"]))
+    assert measured == [(2, "tall"), (2, "wide"), (3, "tall"), (3, "wide")]
     assert set(per_benchmark["benchmark"]) == {"mine"}
     # the same numbers as the reference bicubic applied to the pairs on disk, at x3 too
-    expected = np.mean([image_metrics(bicubic_resize(read_rgb(bench / "mine_x3" / "lr" / f"{n}.png"), 3),
-                                      read_rgb(bench / "mine_x3" / "hr" / f"{n}.png"), 3)["psnr_y"] for n in ("tall", "wide")])
+    x3 = bench / "mine_x3"
+    psnr_y = [image_metrics(bicubic_resize(read_rgb(x3 / "lr" / f"{n}.png"), 3), read_rgb(x3 / "hr" / f"{n}.png"), 3)["psnr_y"]
+              for n in ("tall", "wide")]
+    expected = np.mean(psnr_y)
     assert metrics["mine_x3/psnr_y"] == pytest.approx(expected)
     assert metrics["mine_x2/psnr_y"] != pytest.approx(metrics["mine_x3/psnr_y"], abs=1e-3)
     logged = run_metrics(store, run_id)

@@ -75,7 +75,8 @@ def measured(rows):
 def per_benchmark():
     """bicubic at x2 and x3, edsr at x2 only; an own set ("mine") listed first, set14 before set5."""
     return {
-        "bicubic": measured([("mine", 2, 30.0, 0.80), ("set14", 2, 29.0, 0.70), ("set5", 2, 33.0, 0.90), ("set5", 3, 31.0, 0.85)]),
+        "bicubic": measured([("mine", 2, 30.0, 0.80), ("set14", 2, 29.0, 0.70), ("set5", 2, 33.0, 0.90),
+                             ("set5", 3, 31.0, 0.85)]),
         "edsr": measured([("mine", 2, 32.0, 0.85), ("set14", 2, 31.0, 0.80), ("set5", 2, 36.0, 0.95)]),
     }
 
@@ -87,13 +88,15 @@ HISTORIES = {"edsr": pd.DataFrame({"step": [10, 20], "val_psnr_y": [29.0, 31.0]}
 
 def test_benchmark_table_orders_sets_then_measured_rows_by_psnr_then_the_published_ones():
     table = benchmark_table(per_benchmark(), CONFIGS, TIMINGS)
-    assert list(dict.fromkeys(zip(table["benchmark"], table["scale"]))) == [("set5", 2), ("set5", 3), ("set14", 2), ("mine", 2)]
+    groups = list(dict.fromkeys(zip(table["benchmark"], table["scale"])))
+    assert groups == [("set5", 2), ("set5", 3), ("set14", 2), ("mine", 2)]
     for (benchmark, scale), group in table.groupby(["benchmark", "scale"], sort=False):
         ours = group["source"] == MEASURED
         assert list(ours) == sorted(ours, reverse=True)  # measured rows first
         assert list(group.loc[ours, "psnr_y"]) == sorted(group.loc[ours, "psnr_y"], reverse=True)
     edsr = table[(table["source"] == MEASURED) & (table["architecture"] == "edsr")].set_index("benchmark")
-    assert edsr.loc["set5", "psnr_y"] == 36.5 and edsr.loc["set5", "ssim_y"] == 0.945 and edsr.loc["set5", "images"] == 2
+    assert edsr.loc["set5", "psnr_y"] == 36.5 and edsr.loc["set5", "ssim_y"] == 0.945
+    assert edsr.loc["set5", "images"] == 2
     assert edsr.loc["set5", "parameters"] == 1234 and edsr.loc["set5", "latency_ms"] == 5.0
     assert set(edsr.index) == {"set5", "set14", "mine"}  # as measured: no x3 row
     # the papers' numbers, cited, for the benchmarks and scales measured here only (none at x3, nor for an own set)
@@ -144,7 +147,8 @@ def test_no_benchmark_gives_no_section_and_no_plot():
     table = comparison_table(frames, CONFIGS, TIMINGS)
     figures = report_figures(table, frames, HISTORIES, back)
     assert "psnr_on_benchmarks.png" not in figures
-    page = html_report(table, published_table(2), figures, [], profile="p", scale=2, n_test=2, crop_size=16, benchmarks=back)
+    page = html_report(table, published_table(2), figures, [], profile="p", scale=2, n_test=2, crop_size=16,
+                       benchmarks=back)
     assert "<h2>Benchmarks</h2>" not in page
 
 
