@@ -165,8 +165,8 @@ def test_bicubic_is_measured_on_the_benchmarks_at_every_scale(store, data, bench
     assert set(per_benchmark["benchmark"]) == {"mine"}
     # the same numbers as the reference bicubic applied to the pairs on disk, at x3 too
     x3 = bench / "mine_x3"
-    psnr_y = [image_metrics(bicubic_resize(read_rgb(x3 / "lr" / f"{n}.png"), 3), read_rgb(x3 / "hr" / f"{n}.png"), 3)["psnr_y"]
-              for n in ("tall", "wide")]
+    psnr_y = [image_metrics(bicubic_resize(read_rgb(x3 / "lr" / f"{n}.png"), 3), read_rgb(x3 / "hr" / f"{n}.png"),
+                            3)["psnr_y"] for n in ("tall", "wide")]
     expected = np.mean(psnr_y)
     assert metrics["mine_x3/psnr_y"] == pytest.approx(expected)
     assert metrics["mine_x2/psnr_y"] != pytest.approx(metrics["mine_x3/psnr_y"], abs=1e-3)
