@@ -36,11 +36,29 @@ SMALL_MODELS = {  # every architecture at a small size: fast on a CPU, the same 
 }
 
 
+SET5 = Path(os.environ.get("SUPERRES_BENCHMARKS", ROOT.parent / "shared" / "datasets")) / "Set5"
+BENCHMARK_FOLDER = "benchmark_photos"  # in the project copy: three photographs that are not trained on
+
+
+def write_benchmark_photos(folder: Path) -> None:
+    """Crops of three scikit-image photographs the tiny profile does not train on, one of them gray."""
+    import skimage.data
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(skimage.data.retina()[150:300, 200:330]).save(folder / "retina.png")
+    Image.fromarray(skimage.data.clock()[20:140, 40:140]).save(folder / "clock.png")
+    Image.fromarray(skimage.data.hubble_deep_field()[:100, :126]).save(folder / "hubble.png")
+
+
 def tiny_params(params: dict) -> dict:
     """A profile small enough for a test: eight embedded photographs, a few iterations, every
     architecture. The GANs find no VGG19 weights (a path that does not exist), so they train
-    without the perceptual term, as the default profile does offline."""
+    without the perceptual term, as the default profile does offline. Benchmarks: a folder of
+    three photographs at x2 and x3, and Set5 when it is found beside the project."""
     params["profile"] = "tiny"
+    params["benchmarks"].update(folders={"mine": BENCHMARK_FOLDER, **({"set5": str(SET5)} if SET5.is_dir() else {})},
+                                scales=[2, 3])
     params["data"]["names"] = ["astronaut", "camera", "chelsea", "coffee", "coins", "rocket", "moon", "text"]
     params["prepare"].update(patch_size=32, stride=64)
     params["train"].update(iterations=40, batch_size=8, val_every=20, log_every=5, checkpoint_every=20)
@@ -74,6 +92,7 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy / name)
     params = tiny_params(yaml.safe_load((copy / "params.yaml").read_text()))
+    write_benchmark_photos(copy / BENCHMARK_FOLDER)
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", KEDRO_DISABLE_TELEMETRY="true",

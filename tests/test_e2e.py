@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ARCHITECTURES, run
+from conftest import ARCHITECTURES, SET5, run
 from mlflow.tracking import MlflowClient
 
 ARCHS = ARCHITECTURES
@@ -33,7 +33,40 @@ def test_outputs_of_every_stage(project):
     table = pd.read_csv(root / "data/08_reporting/comparison.csv")
     assert sorted(table["architecture"]) == sorted(ARCHS) and (table["latency_ms"] > 0).all()
     plots = sorted(p.name for p in (root / "data/08_reporting/plots").iterdir())
-    assert plots == ["gain_over_bicubic.png", "psnr_vs_latency.png", "psnr_vs_parameters.png", "validation_curves.png"]
+    assert plots == ["gain_over_bicubic.png", "psnr_on_benchmarks.png", "psnr_vs_latency.png", "psnr_vs_parameters.png",
+                     "validation_curves.png"]
+
+
+BENCHMARKS = ["mine", "set5"] if SET5.is_dir() else ["mine"]
+METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "mae", "mse")
+
+
+def expected_keys(arch: str) -> set[str]:
+    """The test split, and every benchmark at the model's scale (x2); bicubic at x3 too."""
+    datasets = ["test", *(f"{b}_x2" for b in BENCHMARKS), *(f"{b}_x3" for b in BENCHMARKS if arch == "bicubic")]
+    return {f"{d}/{m}" for d in datasets for m in METRICS}
+
+
+def test_benchmarks_are_made_from_hr_and_reported_beside_the_published_rows(project):
+    root, _ = project
+    made = pd.read_csv(root / "data/05_model_input/benchmarks/report.csv")
+    mine = made[made["benchmark"] == "mine"]
+    assert sorted(mine["image"]) == ["clock", "hubble", "retina"] and set(mine["status"]) == {"kept"}
+    for scale in (2, 3):
+        hr = sorted(p.name for p in (root / f"data/05_model_input/benchmarks/mine_x{scale}/hr").iterdir())
+        assert hr == ["clock.png", "hubble.png", "retina.png"]
+    table = pd.read_csv(root / "data/08_reporting/benchmarks.csv")
+    measured = table[table["source"] == "this run"]
+    assert sorted(measured.loc[(measured.benchmark == "mine") & (measured.scale == 2), "architecture"]) == sorted(ARCHS)
+    assert list(measured.loc[measured.scale == 3, "architecture"].unique()) == ["bicubic"]
+    assert (measured.loc[measured.benchmark == "mine", "images"] == 3).all()
+    markdown = (root / "data/08_reporting/comparison.md").read_text()
+    assert "## Benchmarks" in markdown and "mine x3" in markdown
+    assert "Benchmarks" in (root / "data/08_reporting/report.html").read_text()
+    if SET5.is_dir():  # the published rows sit beside the measured ones, and bicubic matches its own
+        set5 = table[(table.benchmark == "set5") & (table.scale == 2)].set_index(["architecture", "source"])["psnr_y"]
+        assert set5[("bicubic", "this run")] == pytest.approx(set5[("bicubic", "Kim et al., CVPR 2016 (VDSR)")], abs=0.03)
+        assert ("edsr", "Lim et al., CVPRW 2017 (EDSR)") in set5.index
 
 
 def test_metrics_are_dvc_metrics_with_the_literature_keys(project):
@@ -45,8 +78,9 @@ def test_metrics_are_dvc_metrics_with_the_literature_keys(project):
             metrics[path] = content["data"]
     for arch in ARCHS:
         values = metrics[f"data/08_reporting/{arch}/metrics.json"]
-        assert set(values) == {"test/psnr_y", "test/ssim_y", "test/psnr_rgb", "test/mae", "test/mse"}
+        assert set(values) == expected_keys(arch)
         assert 15 < values["test/psnr_y"] < 60 and 0 < values["test/ssim_y"] <= 1
+        assert 15 < values["mine_x2/psnr_y"] < 60 and 0 < values["mine_x2/ssim_y"] <= 1
 
 
 def test_mlflow_has_one_run_per_architecture_with_the_same_keys(project):
@@ -58,7 +92,8 @@ def test_mlflow_has_one_run_per_architecture_with_the_same_keys(project):
     dvc_metrics = {a: json.loads((root / f"data/08_reporting/{a}/metrics.json").read_text()) for a in ARCHS}
     for run_ in runs:
         arch = run_.info.run_name
-        assert run_.data.metrics["test/psnr_y"] == pytest.approx(dvc_metrics[arch]["test/psnr_y"])
+        for key in expected_keys(arch):  # the same keys and values in DVC and MLflow
+            assert run_.data.metrics[key] == pytest.approx(dvc_metrics[arch][key])
         assert run_.data.params["architecture"] == arch
         artifacts = {a.path for a in client.list_artifacts(run_.info.run_id)}
         assert {"model", "evaluation"} <= artifacts
@@ -74,9 +109,10 @@ def test_the_report_is_a_run_of_its_own(project):
     experiment = client.get_experiment_by_name("superres")
     report = client.search_runs([experiment.experiment_id], "attributes.run_name = 'report'", order_by=["attributes.start_time DESC"])[0]
     artifacts = {a.path for a in client.list_artifacts(report.info.run_id)}
-    assert {"comparison.csv", "comparison.md", "report.html", "plots"} <= artifacts
+    assert {"comparison.csv", "benchmarks.csv", "comparison.md", "report.html", "plots"} <= artifacts
     edsr = json.loads((root / "data/08_reporting/edsr/metrics.json").read_text())
     assert report.data.metrics["edsr.test/psnr_y"] == pytest.approx(edsr["test/psnr_y"])
+    assert report.data.metrics["edsr.mine_x2/psnr_y"] == pytest.approx(edsr["mine_x2/psnr_y"])
 
 
 def test_second_repro_is_a_fast_no_op(project):

@@ -67,7 +67,7 @@ class Benchmark:
 
 
 def _check_name(name: object, parameter: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or _KEY.match(name):
+    if not isinstance(name, str) or not _NAME.match(name) or _KEY.match(name) or name in {"nan", "null", "none", "na"}:
         raise ConfigError(f"{parameter}: {name!r} is not a usable benchmark name; use lowercase letters, digits "
                           "and underscores, starting with a letter and not ending in _x<digits> (e.g. set5, my_photos)")
     return name
