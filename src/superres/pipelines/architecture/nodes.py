@@ -181,7 +181,7 @@ def evaluate_model(
     per_benchmark, benchmark_means = _evaluate_benchmarks(model, weights, benchmarks, architecture, device)
     means.update(benchmark_means)
     metrics = {key: json_safe(value) for key, value in sorted(means.items())}
-    log.info("%s on test: %s", architecture, ", ".join(f"{k} {v}" for k, v in metrics.items()))
+    log.info("%s: %s", architecture, ", ".join(f"{k} {v}" for k, v in metrics.items()))
 
     tracker = _tracker(tracking)
     run_id = tracker.find_run(mlflow_run.get("run_id"))
