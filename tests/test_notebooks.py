@@ -128,6 +128,10 @@ def test_comparison_notebook(kernel_root):
     assert has_image(tagged(nb, "psnr-bar"))
     assert has_image(tagged(nb, "val-curves"))
 
+    benchmarks = text(tagged(nb, "benchmarks"))  # the tiny profile evaluates on a folder at x2 and x3
+    assert "mine_x2" in benchmarks and "mine_x3" in benchmarks, benchmarks
+    assert re.search(r"^bicubic\s+\d+\.\d\d / 0\.\d{4}", benchmarks, re.M), benchmarks
+
 
 @pytest.mark.parametrize("name", ["exploration.ipynb", "comparison.ipynb"])
 def test_notebooks_are_committed_without_outputs(name):
