@@ -213,7 +213,7 @@ def benchmark_plot(table: pd.DataFrame) -> Figure:
     measured = table[table["source"] == MEASURED]
     groups = list(dict.fromkeys(zip(measured["benchmark"], measured["scale"], strict=True)))
     archs = list(dict.fromkeys(measured["architecture"]))
-    fig = Figure(figsize=(max(6, 1.2 * len(groups) * max(len(archs), 1) / 3 + 2), 4), dpi=100)
+    fig = Figure(figsize=(min(14, max(6, 0.18 * len(groups) * len(archs) + 3)), 4.5), dpi=100)
     ax = fig.add_subplot()
     width = 0.8 / max(len(archs), 1)
     published = table[table["source"] != MEASURED].set_index(["benchmark", "scale", "architecture"])["psnr_y"]
@@ -228,7 +228,7 @@ def benchmark_plot(table: pd.DataFrame) -> Figure:
     ax.set_ylim(bottom=max(0.0, low - 3))
     ax.set_ylabel("PSNR-Y (dB)")
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize="small", ncols=2)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
