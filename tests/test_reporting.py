@@ -4,11 +4,12 @@ benchmark x scale table, its readable matrix, its plot and its section of the pa
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from superres.reporting import MEASURED, benchmark_markdown, benchmark_matrix, benchmark_table, comparison_table
+from superres.reporting import MEASURED, benchmark_markdown, benchmark_matrix, benchmark_plot, benchmark_table, comparison_table
 from superres.reporting import crop_rows, html_report, published_table, report_figures, to_markdown
 
 
@@ -166,3 +167,15 @@ def test_page_and_figures_show_the_benchmarks():
     assert "36.50 / 0.9450" in section and "bicubic (published)" in section
     assert published_table(2).set_index("architecture").loc["edsr", "source"] in section
     assert page.count("data:image/png;base64,") == len(figures)
+
+
+def test_an_image_reproduced_exactly_reads_inf_in_the_benchmark_table_and_plot():
+    exact = pd.DataFrame({"dataset": ["mine_x2"] * 2, "benchmark": ["mine"] * 2, "scale": [2, 2], "image": ["a", "b"],
+                          "psnr_y": [np.inf, 40.0], "ssim_y": [1.0, 0.99]})
+    table = benchmark_table({"bicubic": exact}, {}, {})
+    assert benchmark_matrix(table).loc[0, "mine x2"] == "inf / 0.9950"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no bar of infinite height: matplotlib would warn, then draw nothing
+        figure = benchmark_plot(table)
+        figure.savefig(io.BytesIO(), format="png")
+    assert any(text.get_text() == "inf" for text in figure.axes[0].texts)
