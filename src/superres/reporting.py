@@ -159,16 +159,19 @@ def benchmark_table(
                          "psnr_y": float(group["psnr_y"].mean()), "ssim_y": float(group["ssim_y"].mean()),
                          "images": len(group), "parameters": int(config.get("parameters", 0)),
                          "latency_ms": float((timings or {}).get(arch, {}).get("latency_ms", math.nan)),
-                         "train_seconds": float(config.get("train_seconds", 0.0)), "iterations": int(config.get("iterations", 0))})
-    measured = pd.DataFrame(rows, columns=BENCHMARK_COLUMNS)
+                         "train_seconds": float(config.get("train_seconds", 0.0)),
+                         "iterations": int(config.get("iterations", 0))})
+    table = pd.DataFrame(rows, columns=BENCHMARK_COLUMNS)
     published = _published().rename(columns={"dataset": "benchmark"})
-    published = published.merge(measured[["benchmark", "scale"]].drop_duplicates(), on=["benchmark", "scale"])
-    table = pd.concat([measured, published.reindex(columns=BENCHMARK_COLUMNS)], ignore_index=True) if len(published) else measured
+    published = published.merge(table[["benchmark", "scale"]].drop_duplicates(), on=["benchmark", "scale"])
+    if len(published):
+        table = pd.concat([table, published.reindex(columns=BENCHMARK_COLUMNS)], ignore_index=True)
     table = table.astype({"scale": int, "images": "Int64", "parameters": "Int64", "iterations": "Int64"})
     order = {name: k for k, name in enumerate(BENCHMARK_ORDER)}
     table = table.assign(_set=table["benchmark"].map(lambda b: (order.get(b, len(order)), b)),
                          _published=table["source"] != MEASURED)
-    table = table.sort_values(["_set", "scale", "_published", "psnr_y"], ascending=[True, True, True, False], kind="stable")
+    table = table.sort_values(["_set", "scale", "_published", "psnr_y"], ascending=[True, True, True, False],
+                              kind="stable")
     return table.drop(columns=["_set", "_published"]).reset_index(drop=True)
 
 
@@ -180,8 +183,10 @@ def benchmark_matrix(table: pd.DataFrame) -> pd.DataFrame:
     columns = list(dict.fromkeys(f"{b} x{s}" for b, s in zip(table["benchmark"], table["scale"], strict=True)))
     cells = table.assign(
         column=[f"{b} x{s}" for b, s in zip(table["benchmark"], table["scale"], strict=True)],
-        row=[a if src == MEASURED else f"{a} (published)" for a, src in zip(table["architecture"], table["source"], strict=True)],
-        value=[f"{p:.2f}" if math.isnan(q) else f"{p:.2f} / {q:.4f}" for p, q in zip(table["psnr_y"], table["ssim_y"], strict=True)],
+        row=[a if src == MEASURED else f"{a} (published)"
+             for a, src in zip(table["architecture"], table["source"], strict=True)],
+        value=[f"{p:.2f}" if math.isnan(q) else f"{p:.2f} / {q:.4f}"
+               for p, q in zip(table["psnr_y"], table["ssim_y"], strict=True)],
     )
     matrix = cells.pivot(index="row", columns="column", values="value").reindex(columns=columns).fillna("")
     measured = cells[cells["source"] == MEASURED].drop_duplicates("row").set_index("row")

@@ -28,7 +28,8 @@ from superres.data.ingest import ingest
 from superres.data.sources import RawItem, fetch_folder, fetch_url
 from superres.errors import ConfigError, DownloadError
 
-__all__ = ["KNOWN_BENCHMARKS", "REPORT_FILE", "Benchmark", "benchmark_plan", "load_pairs", "split_key", "write_benchmarks"]
+__all__ = ["KNOWN_BENCHMARKS", "REPORT_FILE", "Benchmark", "benchmark_plan", "load_pairs", "split_key",
+           "write_benchmarks"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +38,14 @@ _HF = "https://huggingface.co/datasets/eugenesiow/{0}/resolve/main/data/{0}_HR.t
 # The public HR archives of the standard benchmarks (mirrored on the Hugging Face hub). No
 # checksum is published for them; a downloaded archive is kept in the cache and reused.
 KNOWN_BENCHMARKS: dict[str, dict[str, Any]] = {
-    "set5": {"url": _HF.format("Set5"), "sha256": None, "images": 5, "cite": "Bevilacqua et al., BMVC 2012"},
-    "set14": {"url": _HF.format("Set14"), "sha256": None, "images": 14, "cite": "Zeyde et al., Curves and Surfaces 2010"},
-    "bsd100": {"url": _HF.format("BSD100"), "sha256": None, "images": 100, "cite": "Martin et al., ICCV 2001 (the BSD300 test images)"},
-    "urban100": {"url": _HF.format("Urban100"), "sha256": None, "images": 100, "cite": "Huang et al., CVPR 2015"},
+    "set5": {"url": _HF.format("Set5"), "sha256": None, "images": 5,
+             "cite": "Bevilacqua et al., BMVC 2012"},
+    "set14": {"url": _HF.format("Set14"), "sha256": None, "images": 14,
+              "cite": "Zeyde et al., Curves and Surfaces 2010"},
+    "bsd100": {"url": _HF.format("BSD100"), "sha256": None, "images": 100,
+               "cite": "Martin et al., ICCV 2001 (the BSD300 test images)"},
+    "urban100": {"url": _HF.format("Urban100"), "sha256": None, "images": 100,
+                 "cite": "Huang et al., CVPR 2015"},
     "manga109": {"url": _HF.format("Manga109"), "sha256": None, "images": 109,
                  "cite": "Matsui et al., Multimedia Tools and Applications 2017 (for academic research only)"},
 }
@@ -88,11 +93,13 @@ def benchmark_plan(params: Mapping[str, Any] | None, default_scale: int) -> tupl
     if isinstance(sets, str) or not isinstance(sets, list):
         raise ConfigError(f"benchmarks.sets must be a list of names ({', '.join(KNOWN_BENCHMARKS)}), got {sets!r}")
     if not isinstance(folders, Mapping):
-        raise ConfigError(f"benchmarks.folders must map a name to a folder of HR images (e.g. {{mine: ~/photos}}), got {folders!r}")
+        raise ConfigError("benchmarks.folders must map a name to a folder of HR images (e.g. {mine: ~/photos}), "
+                          f"got {folders!r}")
     plan = []
     for name in sets:
         if name not in KNOWN_BENCHMARKS:
-            raise ConfigError(f"benchmarks.sets: {name!r} is not a known benchmark; known: {', '.join(KNOWN_BENCHMARKS)} "
+            raise ConfigError(f"benchmarks.sets: {name!r} is not a known benchmark; "
+                              f"known: {', '.join(KNOWN_BENCHMARKS)} "
                               "(a folder of your own goes in benchmarks.folders)")
         plan.append(Benchmark(name, url=KNOWN_BENCHMARKS[name]["url"], sha256=KNOWN_BENCHMARKS[name]["sha256"]))
     for name, folder in folders.items():
@@ -103,7 +110,8 @@ def benchmark_plan(params: Mapping[str, Any] | None, default_scale: int) -> tupl
     names = [b.name for b in plan]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise ConfigError(f"benchmarks: {', '.join(repeated)} named twice (in sets and in folders); give the folder another name")
+        raise ConfigError(f"benchmarks: {', '.join(repeated)} named twice (in sets and in folders); "
+                          "give the folder another name")
     scales = params.get("scales")
     if scales is None:
         scales = [default_scale]
@@ -121,7 +129,8 @@ def _fetch(benchmark: Benchmark, dest: Path, cache_dir: Path | None) -> list[Raw
     try:
         if benchmark.folder is not None:
             if not benchmark.folder.is_dir():
-                raise ConfigError(f"{benchmark.parameter}: {benchmark.folder} is not a folder; give a folder of HR images")
+                raise ConfigError(f"{benchmark.parameter}: {benchmark.folder} is not a folder; "
+                                  "give a folder of HR images")
             return fetch_folder(benchmark.folder, dest)
         return fetch_url(benchmark.url, dest, cache_dir=cache_dir, sha256=benchmark.sha256)
     except DownloadError as exc:
@@ -164,9 +173,9 @@ def write_benchmarks(root: Path, plan: list[Benchmark], scales: list[int], *, ma
             used = 0
             for record in records:
                 if not record.accepted:
-                    rows.append({"benchmark": benchmark.name, "image": PurePosixPath(record.name).stem, "status": "rejected",
-                                 "reason": record.reason, "width": record.width, "height": record.height,
-                                 "channels": record.channels, "origin": record.origin})
+                    rows.append({"benchmark": benchmark.name, "image": PurePosixPath(record.name).stem,
+                                 "status": "rejected", "reason": record.reason, "width": record.width,
+                                 "height": record.height, "channels": record.channels, "origin": record.origin})
             for record, name in tqdm(list(zip(accepted, names, strict=True)), desc=f"benchmark {benchmark.name}",
                                      unit="image", disable=None):
                 hr_full = read_image(origins[record.name].path, max_pixels=max_pixels)[0]
@@ -182,7 +191,8 @@ def write_benchmarks(root: Path, plan: list[Benchmark], scales: list[int], *, ma
                 status, reason = ("kept", record.reason) if kept else (
                     "rejected", f"smaller than the {SSIM_WINDOW}x{SSIM_WINDOW} SSIM window once the border is shaved")
                 if kept and len(kept) < len(scales):
-                    reason = "; ".join(filter(None, [reason, f"too small for x{', x'.join(str(s) for s in scales if s not in kept)}"]))
+                    missed = ", x".join(str(s) for s in scales if s not in kept)
+                    reason = "; ".join(filter(None, [reason, f"too small for x{missed}"]))
                 used += bool(kept)
                 rows.append({"benchmark": benchmark.name, "image": name, "status": status, "reason": reason,
                              "width": record.width, "height": record.height, "channels": record.channels,
@@ -193,7 +203,8 @@ def write_benchmarks(root: Path, plan: list[Benchmark], scales: list[int], *, ma
             expected = KNOWN_BENCHMARKS.get(benchmark.name, {}).get("images") if benchmark.folder is None else None
             if expected and used != expected:
                 logger.warning("benchmark %s: %d images used, the published set has %d", benchmark.name, used, expected)
-            logger.info("benchmark %s: %d images at x%s", benchmark.name, used, ", x".join(map(str, scales)))
+            cite = KNOWN_BENCHMARKS[benchmark.name]["cite"] if benchmark.folder is None else str(benchmark.folder)
+            logger.info("benchmark %s (%s): %d images at x%s", benchmark.name, cite, used, ", x".join(map(str, scales)))
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     root.mkdir(parents=True, exist_ok=True)
     report.to_csv(root / REPORT_FILE, index=False, lineterminator="\n")
@@ -223,7 +234,8 @@ def load_pairs(root: Path) -> Pairs:
         return pairs
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and _KEY.match(p.name)):
         names = sorted(p.stem for p in (folder / "hr").glob("*.png"))
-        pairs[folder.name] = {n: (partial(_read, folder / "lr" / f"{n}.png"), partial(_read, folder / "hr" / f"{n}.png"))
-                              for n in names}
+        pairs[folder.name] = {
+            n: (partial(_read, folder / "lr" / f"{n}.png"), partial(_read, folder / "hr" / f"{n}.png")) for n in names
+        }
     return pairs
 

@@ -9,7 +9,9 @@ from typing import Any
 from superres.data.benchmarks import benchmark_plan, write_benchmarks
 
 
-def make_benchmarks(benchmarks: Mapping[str, Any] | None, data: Mapping[str, Any], prepare: Mapping[str, Any]) -> Callable[[Path], None]:
+def make_benchmarks(
+    benchmarks: Mapping[str, Any] | None, data: Mapping[str, Any], prepare: Mapping[str, Any]
+) -> Callable[[Path], None]:
     """What to write into ``data/05_model_input/benchmarks/``: the LR/HR pairs of every benchmark
     at every scale, and the report of every file found.
 

@@ -9,6 +9,7 @@ from superres.pipelines.benchmarks.nodes import make_benchmarks
 
 def create_pipeline() -> Pipeline:
     return Pipeline(
-        [Node(make_benchmarks, ["params:benchmarks", "params:data", "params:prepare"], "benchmark_pairs", name="make_benchmarks")],
+        [Node(make_benchmarks, ["params:benchmarks", "params:data", "params:prepare"], "benchmark_pairs",
+              name="make_benchmarks")],
         tags=["benchmarks"],
     )
