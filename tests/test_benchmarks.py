@@ -105,6 +105,7 @@ def test_plan_bad_scales(scales: object) -> None:
         ({"sets": ["set6"]},
          r"benchmarks.sets: 'set6' is not a known benchmark; known: set5, set14, bsd100, urban100, manga109"),
         ({"sets": ["Set5"]}, r"'Set5' is not a known benchmark.*benchmarks.folders"),
+        ({"sets": [{"set5": "x"}]}, r"\{'set5': 'x'\} is not a known benchmark"),
         ({"sets": "set5"}, r"benchmarks.sets must be a list of names \(set5, set14"),
         ({"folders": ["photos"]}, r"benchmarks.folders must map a name to a folder"),
         ({"folders": {"My Photos": "p"}}, r"benchmarks.folders: 'My Photos' is not a usable benchmark name"),

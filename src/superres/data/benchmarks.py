@@ -97,7 +97,7 @@ def benchmark_plan(params: Mapping[str, Any] | None, default_scale: int) -> tupl
                           f"got {folders!r}")
     plan = []
     for name in sets:
-        if name not in KNOWN_BENCHMARKS:
+        if not isinstance(name, str) or name not in KNOWN_BENCHMARKS:
             raise ConfigError(f"benchmarks.sets: {name!r} is not a known benchmark; "
                               f"known: {', '.join(KNOWN_BENCHMARKS)} "
                               "(a folder of your own goes in benchmarks.folders)")
