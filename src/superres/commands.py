@@ -30,11 +30,12 @@ from PIL import Image, ImageOps
 from torch import nn
 from tqdm import tqdm
 
+from superres.app.core import find_models
 from superres.atomic import atomic_path
 from superres.data.imageio import IMAGE_SUFFIXES, read_image
 from superres.errors import SuperresError
 from superres.inference import iter_tiled_bands, pick_device, super_resolve, tile_spans
-from superres.models.weights import CONFIG_FILE, WEIGHTS_FILE, load_any, load_weights
+from superres.models.weights import WEIGHTS_FILE, load_any, load_weights
 from superres.profiles import apply_profile
 
 log = logging.getLogger(__name__)
@@ -290,13 +291,10 @@ def _report_psnr(architecture: str) -> float | None:
 @main.command()
 def models() -> None:
     """List the models `upscale --model` can use: trained weights and registered MLflow models."""
-    rows = []
-    for folder in sorted(MODELS_DIR.glob(f"*/{CONFIG_FILE}")):
-        if (folder.parent / WEIGHTS_FILE).exists():
-            config = json.loads(folder.read_text(encoding="utf-8"))
-            name = folder.parent.name
-            rows.append((name, config.get("architecture"), config.get("scale"), _report_psnr(name)))
     from superres.training.tracking import default_tracking_uri, registered_models  # MLflow loads slowly
+
+    trained = find_models(MODELS_DIR, include_baseline=True)
+    rows = [(m.name, m.architecture, m.scale, _report_psnr(m.name)) for m in trained]
 
     uri = default_tracking_uri(Path.cwd())
     if os.environ.get("MLFLOW_TRACKING_URI") or Path("mlflow.db").exists():  # never create an empty store

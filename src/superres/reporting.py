@@ -26,6 +26,13 @@ METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "mae", "mse")
 BASELINE = "bicubic"
 
 
+def _costs(arch: str, config: Mapping, timings: Mapping[str, Mapping] | None) -> dict[str, int | float]:
+    """The size, latency and training cost of ``arch``: 0 (NaN for the latency) where not recorded."""
+    return {"parameters": int(config.get("parameters", 0)),
+            "latency_ms": float((timings or {}).get(arch, {}).get("latency_ms", math.nan)),
+            "iterations": int(config.get("iterations", 0)), "train_seconds": float(config.get("train_seconds", 0.0))}
+
+
 def comparison_table(
     per_image: Mapping[str, pd.DataFrame],
     configs: Mapping[str, Mapping],
@@ -37,9 +44,7 @@ def comparison_table(
     rows = []
     for arch, frame in per_image.items():
         config = configs.get(arch, {})
-        row = {"architecture": arch, "parameters": int(config.get("parameters", 0)),
-               "latency_ms": float((timings or {}).get(arch, {}).get("latency_ms", math.nan)),
-               "iterations": int(config.get("iterations", 0)), "train_seconds": float(config.get("train_seconds", 0.0))}
+        row = {"architecture": arch, **_costs(arch, config, timings)}
         row.update({f"{dataset}/{m}": float(frame[m].mean()) for m in METRICS if m in frame})
         row["notes"] = "; ".join(config.get("notes", []))  # e.g. a GAN trained without its perceptual loss
         rows.append(row)
@@ -157,10 +162,7 @@ def benchmark_table(
         for (benchmark, scale), group in frame.groupby(["benchmark", "scale"], sort=False):
             rows.append({"benchmark": benchmark, "scale": int(scale), "architecture": arch, "source": MEASURED,
                          "psnr_y": float(group["psnr_y"].mean()), "ssim_y": float(group["ssim_y"].mean()),
-                         "images": len(group), "parameters": int(config.get("parameters", 0)),
-                         "latency_ms": float((timings or {}).get(arch, {}).get("latency_ms", math.nan)),
-                         "train_seconds": float(config.get("train_seconds", 0.0)),
-                         "iterations": int(config.get("iterations", 0))})
+                         "images": len(group), **_costs(arch, config, timings)})
     table = pd.DataFrame(rows, columns=BENCHMARK_COLUMNS)
     published = _published().rename(columns={"dataset": "benchmark"})
     published = published.merge(table[["benchmark", "scale"]].drop_duplicates(), on=["benchmark", "scale"])
@@ -180,15 +182,16 @@ def benchmark_matrix(table: pd.DataFrame) -> pd.DataFrame:
     marked), one column per benchmark and scale holding ``PSNR-Y / SSIM-Y``."""
     if table.empty:
         return pd.DataFrame()
-    columns = list(dict.fromkeys(f"{b} x{s}" for b, s in zip(table["benchmark"], table["scale"], strict=True)))
+    labels = [f"{b} x{s}" for b, s in zip(table["benchmark"], table["scale"], strict=True)]
     cells = table.assign(
-        column=[f"{b} x{s}" for b, s in zip(table["benchmark"], table["scale"], strict=True)],
+        column=labels,
         row=[a if src == MEASURED else f"{a} (published)"
              for a, src in zip(table["architecture"], table["source"], strict=True)],
         value=[f"{p:.2f}" if math.isnan(q) else f"{p:.2f} / {q:.4f}"
                for p, q in zip(table["psnr_y"], table["ssim_y"], strict=True)],
     )
-    matrix = cells.pivot(index="row", columns="column", values="value").reindex(columns=columns).fillna("")
+    matrix = cells.pivot(index="row", columns="column", values="value")
+    matrix = matrix.reindex(columns=list(dict.fromkeys(labels))).fillna("")
     measured = cells[cells["source"] == MEASURED].drop_duplicates("row").set_index("row")
     info = measured[["parameters", "latency_ms", "train_seconds", "iterations"]]
     sources = cells[cells["source"] != MEASURED].drop_duplicates("row").set_index("row")["source"]
@@ -377,8 +380,7 @@ def html_report(
 ) -> str:
     table_html = table.to_html(index=False, float_format=lambda v: f"{v:.4f}", classes="metrics", border=0, escape=True)
     matrix = benchmark_matrix(benchmarks) if benchmarks is not None else pd.DataFrame()
-    benchmarks_html = matrix.to_html(index=False, float_format=lambda v: f"{v:.2f}", classes="metrics", border=0,
-                                     na_rep="", escape=True) if len(matrix) else ""
+    benchmarks_html = matrix.to_html(index=False, classes="metrics", border=0, escape=True) if len(matrix) else ""
     published_html = published.to_html(index=False, float_format=lambda v: f"{v:.2f}", classes="metrics", border=0) if len(published) else ""
     return PAGE.render(
         title=title,

@@ -64,11 +64,11 @@ class Comparison:
     seconds: float
 
 
-def find_models(models_dir: str | Path) -> list[ModelChoice]:
+def find_models(models_dir: str | Path, *, include_baseline: bool = False) -> list[ModelChoice]:
     """The trained models under ``models_dir``: every subfolder holding weights and a config.
 
-    Bicubic is left out (it is always shown as the baseline); a folder whose config cannot be
-    read is skipped with a warning in the log.
+    Bicubic is left out unless ``include_baseline`` (the app always shows it as the baseline); a
+    folder whose config cannot be read is skipped with a warning in the log.
     """
     models_dir = Path(models_dir)
     found = []
@@ -81,7 +81,7 @@ def find_models(models_dir: str | Path) -> list[ModelChoice]:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             logger.warning("skipping %s: unreadable %s (%s)", folder, CONFIG_FILE, exc)
             continue
-        if choice.architecture != "bicubic":
+        if include_baseline or choice.architecture != "bicubic":
             found.append(choice)
     return found
 

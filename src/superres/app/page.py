@@ -15,12 +15,13 @@ import streamlit as st
 from torch import nn
 
 from superres.app.core import MiB, Comparison, ModelChoice, compare, decode_upload, find_models, png_bytes, zoom
+from superres.data.imageio import IMAGE_SUFFIXES
 from superres.errors import SuperresError
 from superres.inference import pick_device
 from superres.models import count_parameters
 from superres.models.weights import WEIGHTS_FILE, load_model
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif", "ppm", "pgm", "pnm"]
+UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)  # what read_image decodes
 ZOOM_DISPLAY = 320
 
 
