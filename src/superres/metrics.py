@@ -26,7 +26,9 @@ from skimage.metrics import structural_similarity
 
 from superres.errors import ConfigError, InvalidImageError
 
-__all__ = ["aggregate", "image_metrics", "json_safe", "psnr", "rgb_to_y", "ssim"]
+__all__ = ["METRICS", "aggregate", "image_metrics", "json_safe", "psnr", "rgb_to_y", "ssim"]
+
+METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "mae", "mse")  # the keys of image_metrics, in its order
 
 # ITU-R BT.601 luma for R, G, B in [0, 1], giving Y in [16, 235].
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966], dtype=np.float64)

@@ -20,9 +20,8 @@ from jinja2 import Environment
 from matplotlib.figure import Figure
 from PIL import Image
 
-from superres.metrics import psnr
+from superres.metrics import METRICS, psnr
 
-METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "mae", "mse")
 BASELINE = "bicubic"
 
 

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from superres.data.degrade import SCALES, degrade, modcrop
 from superres.data.imageio import read_image, write_png
-from superres.data.ingest import ingest
+from superres.data.ingest import IngestRecord, ingest
 from superres.data.sources import RawItem, fetch_folder, fetch_url
 from superres.errors import ConfigError, DownloadError
 
@@ -155,6 +155,12 @@ def _image_names(origins: list[str], unique: list[str]) -> list[str]:
             names[i] = PurePosixPath(unique[i]).stem
 
 
+def _row(benchmark: str, record: IngestRecord, image: str, status: str, reason: str) -> dict[str, Any]:
+    """One line of the report: the file as ingest saw it, and what became of it."""
+    return {"benchmark": benchmark, "image": image, "status": status, "reason": reason, "width": record.width,
+            "height": record.height, "channels": record.channels, "origin": record.origin}
+
+
 def write_benchmarks(root: Path, plan: list[Benchmark], scales: list[int], *, max_pixels: int,
                      cache_dir: Path | None = None) -> pd.DataFrame:
     """Fetch every benchmark of ``plan`` and write its LR/HR pairs at every scale under ``root``;
@@ -171,11 +177,8 @@ def write_benchmarks(root: Path, plan: list[Benchmark], scales: list[int], *, ma
             names = _image_names([origins[r.name].path.relative_to(tmp).as_posix() for r in accepted],
                                  [r.name for r in accepted])
             used = 0
-            for record in records:
-                if not record.accepted:
-                    rows.append({"benchmark": benchmark.name, "image": PurePosixPath(record.name).stem,
-                                 "status": "rejected", "reason": record.reason, "width": record.width,
-                                 "height": record.height, "channels": record.channels, "origin": record.origin})
+            rows += [_row(benchmark.name, r, PurePosixPath(r.name).stem, "rejected", r.reason)
+                     for r in records if not r.accepted]
             for record, name in tqdm(list(zip(accepted, names, strict=True)), desc=f"benchmark {benchmark.name}",
                                      unit="image", disable=None):
                 hr_full = read_image(origins[record.name].path, max_pixels=max_pixels)[0]
@@ -194,9 +197,7 @@ def write_benchmarks(root: Path, plan: list[Benchmark], scales: list[int], *, ma
                     missed = ", x".join(str(s) for s in scales if s not in kept)
                     reason = "; ".join(filter(None, [reason, f"too small for x{missed}"]))
                 used += bool(kept)
-                rows.append({"benchmark": benchmark.name, "image": name, "status": status, "reason": reason,
-                             "width": record.width, "height": record.height, "channels": record.channels,
-                             "origin": record.origin})
+                rows.append(_row(benchmark.name, record, name, status, reason))
             if not used:
                 raise ConfigError(f"{benchmark.parameter}: {benchmark.name} has no usable image "
                                   f"({len(records)} files found; see the reasons above); give a folder of HR images")

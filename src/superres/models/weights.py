@@ -140,9 +140,10 @@ def load_any(path: str | Path, config: dict[str, Any] | None = None, device: str
     checkpoint, or a checkpoint file with ``config`` (its values override a ``config.json`` beside it)."""
     path = Path(path)
     if path.is_dir():
-        if (path / WEIGHTS_FILE).exists() or find_checkpoint(path) is None:
+        checkpoint = None if (path / WEIGHTS_FILE).exists() else find_checkpoint(path)
+        if checkpoint is None:
             return load_weights(path, device)
-        return load_checkpoint(find_checkpoint(path), {**_read_config(path / CONFIG_FILE), **(config or {})}, device)
+        return load_checkpoint(checkpoint, {**_read_config(path / CONFIG_FILE), **(config or {})}, device)
     if path.suffix in CHECKPOINT_SUFFIXES:
         beside = path.parent / CONFIG_FILE
         return load_checkpoint(path, {**(_read_config(beside) if beside.exists() else {}), **(config or {})}, device)

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from superres.errors import ConfigError
+from superres.losses.gan import GAN_KINDS
+from superres.losses.perceptual import CRITERIA
 
 SCHEDULERS = ("step", "multistep", "cosine")
 CLIP_MODES = ("norm", "value", "adjustable")
-GAN_TYPES = ("vanilla", "lsgan", "hinge")
 AUTO_SWITCH = ("auto", True, False)
 
 
@@ -93,10 +94,10 @@ class TrainConfig:
         _choice(self, "amp", ("auto", "bf16", "off"))
         _choice(self, "channels_last", AUTO_SWITCH)
         _choice(self, "compile", (True, False))
-        _choice(self, "gan_type", GAN_TYPES)
+        _choice(self, "gan_type", GAN_KINDS)
         _choice(self, "relativistic", (True, False))
         _choice(self, "perceptual_required", (True, False))
-        _choice(self, "perceptual_criterion", ("l1", "mse"))
+        _choice(self, "perceptual_criterion", tuple(CRITERIA))
         if self.scheduler == "multistep" and not self.milestones:
             raise ConfigError("train.milestones: the multistep scheduler needs a list of iterations, e.g. [500, 800]")
         if any(not isinstance(m, int) or m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):

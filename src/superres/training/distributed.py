@@ -89,11 +89,6 @@ def broadcast_flag(flag: bool, context: Context) -> bool:
     return bool(value.item())
 
 
-def barrier(context: Context) -> None:
-    if context.enabled:
-        dist.barrier()
-
-
 def teardown(context: Context) -> None:
     if context.enabled and dist.is_initialized():
         dist.destroy_process_group()

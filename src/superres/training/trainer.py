@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from superres.errors import ConfigError, SuperresError, WeightsError
 from superres.inference import pick_device, super_resolve
-from superres.losses import build_loss
+from superres.losses import GANLoss, build_loss
 from superres.metrics import psnr
 from superres.training import checkpoint, distributed
 from superres.training.config import TrainConfig
@@ -209,8 +209,6 @@ def train(
 
     gan = config.gan_start is not None
     if gan:
-        from superres.losses import GANLoss  # noqa: PLC0415 (the GAN path alone needs it)
-
         if discriminator is None:
             raise ConfigError("train.gan_start is set but no discriminator was given; set train.gan_start: null "
                               "to train without the adversarial stage")
@@ -219,10 +217,8 @@ def train(
                                        eps=config.eps)
         d_scheduler = build_scheduler(d_optimizer, config)
         gan_loss = GANLoss(kind=config.gan_type, relativistic=config.relativistic)
-        if isinstance(gan_loss, nn.Module):
-            gan_loss.to(device)
     if perceptual is not None:
-        perceptual.to(device).eval().requires_grad_(False)
+        perceptual.to(device)  # frozen and in eval mode by construction
 
     result = TrainResult(state_dict={})
     running, seen, bad_validations, first = 0.0, 0, 0, 1
@@ -267,7 +263,8 @@ def train(
                 terms["perceptual"] = perceptual(sr.float(), hr_batch)
             if adversarial:
                 discriminator.requires_grad_(False)
-                real_logits = discriminator(hr_batch).detach()
+                # only the relativistic loss compares with the real images' logits
+                real_logits = discriminator(hr_batch).detach() if config.relativistic else None
                 terms["adversarial"] = gan_loss.generator_loss(real_logits, discriminator(sr))
         if pixel_stage:
             loss = terms["pixel"]

@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from superres.data.imageio import write_png
 from superres.errors import WeightsError
 from superres.inference import measure_latency, pick_device, super_resolve
 from superres.losses import PerceptualLoss, vgg19_weights
-from superres.metrics import aggregate, image_metrics, json_safe
+from superres.metrics import METRICS, aggregate, image_metrics, json_safe
 from superres.models import count_parameters, create_discriminator, create_model
 from superres.models.weights import Weights, save_weights
 from superres.training.config import TrainConfig
@@ -37,7 +37,6 @@ Partitions = Mapping[str, Callable[[], np.ndarray]]
 HISTORY_CURVES = {"train_loss": "train/loss", "val_psnr_y": "val/psnr_y"}  # history.csv column -> MLflow metric
 PICTURES_LOGGED = 4
 LATENCY_INPUT = 256  # side of the LR input whose upscaling time is reported
-BENCHMARK_METRICS = ["psnr_y", "ssim_y", "psnr_rgb", "mae", "mse"]  # the columns of image_metrics
 
 
 def _tracker(tracking: Mapping[str, Any]) -> Tracker:
@@ -48,9 +47,8 @@ def _perceptual(config: TrainConfig, data: Mapping[str, Any]) -> tuple[nn.Module
     """The VGG19 perceptual loss of ``config``, or None and the reason it is off."""
     if config.perceptual_weight <= 0:
         return None, ""
-    cache_dir = Path(data["cache_dir"]).expanduser() if data.get("cache_dir") else None
     try:
-        weights = vgg19_weights(config.perceptual_weights, cache_dir)
+        weights = vgg19_weights(config.perceptual_weights, data.get("cache_dir"))
     except WeightsError as exc:
         if config.perceptual_required:
             raise WeightsError(f"{exc} (train.perceptual_required is true: this profile does not train without it)") from None
@@ -170,12 +168,11 @@ def evaluate_model(
     model = weights.build(device)
     latency = measure_latency(model, device, size=LATENCY_INPUT)
     rows, outputs = [], {}
-    image_names = sorted(test_hr)
-    for name in tqdm(image_names, desc=f"evaluate {architecture}", unit="image", disable=None):
-        hr = test_hr[name]()
-        sr = super_resolve(model, test_lr[name]())
-        rows.append(image_metrics(sr, hr, scale))
+    test_pairs = {name: (test_lr[name], test_hr[name]) for name in test_hr}
+    for name, sr, measured in _measure(model, test_pairs, scale, f"evaluate {architecture}"):
+        rows.append(measured)
         outputs[name] = sr
+    image_names = list(outputs)
     per_image = pd.DataFrame(rows).assign(image=image_names)[["image", *rows[0]]]
     means = {f"test/{key}": value for key, value in aggregate(rows).items()}
     per_benchmark, benchmark_means = _evaluate_benchmarks(model, weights, benchmarks, architecture, device)
@@ -205,6 +202,17 @@ def evaluate_model(
     return sr_images, per_image, per_benchmark, metrics, timing
 
 
+Pairs = Mapping[str, tuple[Callable[[], np.ndarray], Callable[[], np.ndarray]]]  # name -> (load LR, load HR)
+
+
+def _measure(model: nn.Module, pairs: Pairs, scale: int, desc: str) -> Iterator[tuple[str, np.ndarray, dict[str, float]]]:
+    """``(name, SR image, its metrics)`` of every ``(LR, HR)`` pair, by name, decoded one at a time."""
+    for name in tqdm(sorted(pairs), desc=desc, unit="image", disable=None):
+        lr, hr = pairs[name]
+        sr = super_resolve(model, lr())
+        yield name, sr, image_metrics(sr, hr(), scale)
+
+
 def _evaluate_benchmarks(
     model: nn.Module, weights: Weights, root: Path, architecture: str, device: torch.device
 ) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -220,8 +228,8 @@ def _evaluate_benchmarks(
             log.info("%s: not evaluated on %s, it was trained for x%s", architecture, key, weights.config["scale"])
             continue
         measured = []
-        for name, (lr, hr) in tqdm(sorted(pairs.items()), desc=f"{architecture} on {key}", unit="image", disable=None):
-            measured.append(image_metrics(super_resolve(net, lr()), hr(), scale))
-            rows.append({"dataset": key, "benchmark": benchmark, "scale": scale, "image": name, **measured[-1]})
+        for name, _, metrics in _measure(net, pairs, scale, f"{architecture} on {key}"):
+            measured.append(metrics)
+            rows.append({"dataset": key, "benchmark": benchmark, "scale": scale, "image": name, **metrics})
         means.update({f"{key}/{metric}": value for metric, value in aggregate(measured).items()})
-    return pd.DataFrame(rows, columns=["dataset", "benchmark", "scale", "image", *BENCHMARK_METRICS]), means
+    return pd.DataFrame(rows, columns=["dataset", "benchmark", "scale", "image", *METRICS]), means

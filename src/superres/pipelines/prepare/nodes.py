@@ -143,13 +143,10 @@ def select_split(
 ) -> tuple[dict, dict, dict, dict]:
     """Whole LR/HR images of the val and test splits (the val images of ``prepare.val_folder``
     degraded like the others)."""
-    scale, seed = check_scale(int(prepare["scale"])), int(prepare["seed"])
-    degradation = Degradation.from_params(prepare.get("degradation"))
-    hr_images, lr_images = dict(hr_images), dict(lr_images)
-    for path in validation_folder(prepare):
-        name = _val_name(path)
-        hr_images[name] = partial(_load_hr, path, int(data["max_pixels"]), scale)
-        lr_images[name] = partial(_degraded, hr_images[name], scale, degradation, zlib.crc32(name.encode()) ^ seed)
+    scale = check_scale(int(prepare["scale"]))
+    external = {_val_name(path): partial(_load_hr, path, int(data["max_pixels"]), scale) for path in validation_folder(prepare)}
+    hr_images = {**hr_images, **external}
+    lr_images = {**lr_images, **make_lr_images(external, {}, prepare)}
     out = []
     for which in ("val", "test"):
         names = split.loc[split["split"] == which, "image"]
