@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
-from superres.bench import append_section, bf16_peak_tflops, reference_imresize
+from superres.bench import FULL, append_section, bf16_peak_tflops, reference_imresize, training_cases
 from superres.commands import main
 from superres.data.resize import imresize
+from superres.models import REGISTRY
+from superres.profiles import PROFILES_DIR, apply_profile, load_profile
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _positive(value: object) -> bool:
@@ -84,3 +90,40 @@ def test_a_new_section_goes_above_the_older_ones(tmp_path):
     assert text.index("Machine notes.") < text.index("newer") < text.index("older") and "old figures" in text
     append_section(tmp_path / "missing.md", "## first\n")
     assert (tmp_path / "missing.md").read_text().startswith("# Benchmarks\n\n## first")
+
+
+@pytest.mark.parametrize("active", ["default", "paper"])
+def test_training_cases_are_the_train_stage_sizes_of_each_profile(tmp_path, monkeypatch, active):
+    """Each case has the scale, crop and batch that the train stage uses under that profile (an
+    architecture's own ``train`` keys over the shared ones), whichever profile params.yaml holds."""
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(ROOT / PROFILES_DIR, tmp_path / PROFILES_DIR)
+    monkeypatch.chdir(tmp_path)
+    apply_profile(active)
+    params = load_profile("params", ".")
+    cuda = training_cases(params, FULL, torch.device("cuda"), profiles_dir=PROFILES_DIR)
+    cpu = training_cases(params, FULL, torch.device("cpu"), profiles_dir=PROFILES_DIR)
+    trained = [a for a in REGISTRY if a != "bicubic"]
+    assert [(c["arch"], c["size"]) for c in cuda] == [(a, s) for a in trained for s in ("default", "paper")]
+    for size in ("default", "paper"):
+        profile = load_profile(size)
+        scale, prepared = profile["prepare"]["scale"], profile["prepare"]["patch_size"]
+        for case, on_cpu in zip((c for c in cuda if c["size"] == size), (c for c in cpu if c["size"] == size)):
+            train = {**profile["train"], **profile[case["arch"]]["train"]}
+            crop = train.get("patch_size") or prepared
+            assert case["scale"] == scale and case["model"] == dict(profile[case["arch"]]["model"])
+            assert (case["lr_patch"] * scale, case["prepared_lr_patch"] * scale) == (crop, prepared), case
+            assert case["batch"] == train["batch_size"], case
+            if size == "default":
+                assert on_cpu["batch"] == case["batch"]
+            else:  # the CPU cuts a paper batch to its pixel budget, never below one patch
+                assert on_cpu["batch"] == max(1, min(case["batch"], FULL.cpu_paper_pixels // crop**2)), on_cpu
+    by_key = {(c["arch"], c["size"]): c for c in cuda}
+    assert by_key["srresnet", "paper"]["lr_patch"] == 24 and by_key["srcnn", "paper"]["batch"] == 128
+    assert by_key["srresnet", "default"]["lr_patch"] == 16
+
+
+def test_training_cases_outside_a_project_use_the_constructor_defaults(tmp_path):
+    cases = training_cases(None, FULL, torch.device("cpu"), ("edsr",), profiles_dir=tmp_path)
+    assert [(c["size"], c["source"], c["model"]) for c in cases] == [("default", "constructor defaults", {}),
+                                                                      ("paper", "constructor defaults", {})]

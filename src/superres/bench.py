@@ -45,7 +45,7 @@ from superres.data.resize import imresize
 from superres.errors import ConfigError, SuperresError
 from superres.models import REGISTRY, create_model
 from superres.models.weights import Weights, save_weights
-from superres.profiles import PROFILES_DIR, load_profile
+from superres.profiles import PROFILES_DIR, load_profile, with_profile
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
 from superres.training.trainer import batch_generator, train
@@ -53,7 +53,6 @@ from superres.training.trainer import batch_generator, train
 log = logging.getLogger(__name__)
 
 PARAMS_FILE = Path("params.yaml")
-PAPER_PROFILE = PROFILES_DIR / "paper.yaml"
 BENCHMARKS_FILE = Path("BENCHMARKS.md")
 # Dense bf16 peak of the device, TFLOP/s, matched on the CUDA device name.
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
@@ -71,14 +70,15 @@ class Plan:
     warmup: int  # steps run before the clock starts
     max_steps: int
     patches: int  # training patches held in memory
-    cpu_paper_batch: int  # paper sizes on the CPU: a small batch, few steps
+    min_steps: int  # timed steps of one throughput measurement, however slow a step is
+    cpu_paper_pixels: int  # paper sizes on the CPU: HR pixels of one batch at most (the batch is cut to fit)
     image_side: int  # inference input, pixels
     resize_repeats: int
 
 
-QUICK = Plan(True, 0.2, 1, 2, 32, 2, 256, 1)
-FULL = Plan(False, 4.0, 3, 200, 512, 4, 2048, 3)
-FULL_CUDA = Plan(False, 3.0, 10, 300, 2048, 16, 2048, 3)
+QUICK = Plan(True, 0.2, 1, 2, 32, 2, 0, 256, 1)
+FULL = Plan(False, 4.0, 3, 200, 512, 5, 4 * 192 * 192, 2048, 3)
+FULL_CUDA = Plan(False, 3.0, 10, 300, 2048, 5, 0, 2048, 3)
 
 
 # -- timing helpers ------------------------------------------------------------------------------
@@ -120,19 +120,25 @@ def _patches(count: int, lr_size: int, scale: int, seed: int = 0) -> PatchDatase
 
 
 def plain_loop_rate(
-    model: nn.Module, patches: PatchDataset, batch: int, device: torch.device, plan: Plan, steps: int | None = None
+    model: nn.Module, patches: PatchDataset, batch: int, device: torch.device, plan: Plan, steps: int | None = None,
+    lr_crop: int | None = None,
 ) -> tuple[float, int, int]:
-    """Patches/s of a plain eager fp32 NCHW Adam + L1 loop, data already float on the device.
+    """Patches/s of a plain eager fp32 NCHW Adam + L1 loop, data already float on the device
+    (``lr_crop`` x ``lr_crop`` LR pixels of each patch, the trainer's crop size).
 
-    Warms up (fewer steps when one step is slow), then runs ``steps`` steps or as many as fit in the
-    plan's time budget. Returns the rate, the timed steps and the warm-up steps (the trainer then does the same).
+    Warms up (fewer steps when one step is slow), then runs ``steps`` steps, or as many as fit in
+    the plan's time budget and at least ``plan.min_steps``. Returns the rate, the timed steps and
+    the warm-up steps (the trainer then does the same).
     """
     model = model.to(device).train()
     generator = torch.Generator().manual_seed(0)
+    c = lr_crop or patches.lr.shape[-1]
+    s = patches.hr.shape[-1] // patches.lr.shape[-1]
     pool = []
     for _ in range(4):
         index = torch.randint(0, len(patches), (batch,), generator=generator).numpy()
-        pool.append(tuple(torch.from_numpy(a[index]).to(device).float().div(255) for a in (patches.lr, patches.hr)))
+        lr, hr = patches.lr[index, :, :c, :c], patches.hr[index, :, : c * s, : c * s]
+        pool.append(tuple(torch.from_numpy(a).to(device).float().div(255) for a in (lr, hr)))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def step(i: int) -> None:
@@ -148,7 +154,7 @@ def plain_loop_rate(
         warmup += 1
     _sync(device)
     done, start = 0, time.perf_counter()
-    while done < (steps or 2) or (steps is None and time.perf_counter() - start < plan.seconds and done < plan.max_steps):
+    while done < (steps or plan.min_steps) or (steps is None and time.perf_counter() - start < plan.seconds and done < plan.max_steps):
         step(done)
         done += 1
         if done % 5 == 0:
@@ -186,41 +192,42 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _sized_params(params: dict[str, Any] | None, size: str, profiles_dir: Path) -> tuple[dict[str, Any], str]:
+    """``params.yaml`` with profile ``size`` applied in memory, as ``superres profile <size>`` would
+    make it, and where that came from; nothing (constructor and ``TrainConfig`` defaults) outside a project."""
+    if params is None or not (profiles_dir / f"{size}.yaml").is_file():
+        return {}, "constructor defaults"
+    return with_profile(params, size, profiles_dir), f"{PROFILES_DIR / size}.yaml"
+
+
 def training_cases(
-    params: dict[str, Any] | None, paper: dict[str, Any] | None, plan: Plan, device: torch.device, archs: tuple[str, ...] = ()
+    params: dict[str, Any] | None, plan: Plan, device: torch.device, archs: tuple[str, ...] = (),
+    profiles_dir: Path = PROFILES_DIR,
 ) -> list[dict[str, Any]]:
-    """One case per (architecture, size): its model config, scale, batch and patch size, and where they come from."""
-    params, paper = params or {}, paper or {}
-    prepare = params.get("prepare", {})
-    scale, hr_patch = int(prepare.get("scale", 2)), int(prepare.get("patch_size", 48))
-    base_batch = int(params.get("train", {}).get("batch_size", 16))
+    """One case per (architecture, size): the model, scale, batch and crop that the train stage would
+    use under the ``default`` and ``paper`` profiles (``TrainConfig.from_params``, as the train node
+    builds it), and where they come from. On the CPU a paper-size batch is cut to ``plan.cpu_paper_pixels``."""
+    sizes = ("default",) if plan.quick else ("default", "paper")
+    sized = {size: _sized_params(params, size, profiles_dir) for size in sizes}
     cases = []
-    archs = archs or (QUICK_ARCHS if plan.quick else tuple(REGISTRY))
-    for arch in archs:
+    for arch in archs or (QUICK_ARCHS if plan.quick else tuple(REGISTRY)):
         if arch == "bicubic" or arch not in REGISTRY:  # bicubic: nothing to learn
             continue
-        section = params.get(arch) or {}
-        batch = int({**params.get("train", {}), **(section.get("train") or {})}.get("batch_size", base_batch))
-        default = {"arch": arch, "size": "default", "model": dict(section.get("model") or {}),
-                   "source": "params.yaml" if "model" in section else "constructor defaults"}
-        paper_section = paper.get(arch) or {}
-        paper_prepare = paper.get("prepare", {})
-        big = {"arch": arch, "size": "paper", "model": dict(paper_section.get("model") or {}),
-               "source": str(PAPER_PROFILE) if "model" in paper_section else "constructor defaults",
-               "scale": int(paper_prepare.get("scale", scale)), "hr_patch": int(paper_prepare.get("patch_size", hr_patch))}
-        default.update(scale=scale, hr_patch=hr_patch, batch=batch)
-        big["batch"] = int((paper.get("train") or {}).get("batch_size", batch))
-        if device.type == "cpu" and not plan.quick:
-            big["batch"] = min(big["batch"], plan.cpu_paper_batch)
-        for case in (default, big):
+        for size, (values, source) in sized.items():
+            prepare, section = values.get("prepare") or {}, values.get(arch) or {}
+            config = TrainConfig.from_params(dict(values.get("train") or {}), **dict(section.get("train") or {}))
+            scale, prepared = int(prepare.get("scale", 2)), int(prepare.get("patch_size", 48))
+            crop, batch = config.patch_size or prepared, config.batch_size
             if plan.quick:
-                case.update(batch=2, hr_patch=case["scale"] * 8)
-            case["lr_patch"] = max(case["hr_patch"] // case["scale"], 1)
+                prepared = crop = scale * 8
+                batch = 2
+            elif size == "paper" and device.type == "cpu":
+                batch = max(1, min(batch, plan.cpu_paper_pixels // crop**2))
+            case = {"arch": arch, "size": size, "model": dict(section.get("model") or {}), "source": source,
+                    "scale": scale, "batch": batch, "lr_patch": crop // scale, "prepared_lr_patch": prepared // scale}
             if arch in GAN_ARCHS:
                 case["note"] = "generator only, pixel (L1) loss"
-        cases.append(default)
-        if not plan.quick:
-            cases.append(big)
+            cases.append(case)
     return cases
 
 
@@ -233,13 +240,16 @@ def measure_training(case: dict[str, Any], device: torch.device, plan: Plan) -> 
         torch.manual_seed(0)
         model = create_model(case["arch"], scale=case["scale"], **case["model"])
         initial = copy.deepcopy(model)
-        patches = _patches(plan.patches, case["lr_patch"], case["scale"])
+        patches = _patches(plan.patches, case["prepared_lr_patch"], case["scale"])
+        crop = case["lr_patch"]
+        # The trainer cuts its random crops out of the prepared patches, as in the train stage.
+        crop_key = {"patch_size": crop * case["scale"]} if crop < case["prepared_lr_patch"] else {}
         # Each is measured twice, alternately, and the best of each kept: on a shared machine a
         # single short window can be slowed by anything else running, or by the first run's warm-up.
-        before, steps, warmup = plain_loop_rate(copy.deepcopy(initial), patches, case["batch"], device, plan)
-        first = trainer_rate(copy.deepcopy(initial), patches, case["batch"], steps, warmup, device)
-        after, _, _ = plain_loop_rate(copy.deepcopy(initial), patches, case["batch"], device, plan, steps)
-        second = trainer_rate(initial, patches, case["batch"], steps, warmup, device)
+        before, steps, warmup = plain_loop_rate(copy.deepcopy(initial), patches, case["batch"], device, plan, lr_crop=crop)
+        first = trainer_rate(copy.deepcopy(initial), patches, case["batch"], steps, warmup, device, **crop_key)
+        after, _, _ = plain_loop_rate(copy.deepcopy(initial), patches, case["batch"], device, plan, steps, lr_crop=crop)
+        second = trainer_rate(initial, patches, case["batch"], steps, warmup, device, **crop_key)
         plain, trainer = max(before, after), max(first, second)
     except (SuperresError, RuntimeError, ValueError, TypeError) as exc:
         log.warning("bench: %s at %s sizes failed: %s", case["arch"], case["size"], exc)
@@ -557,8 +567,7 @@ def run_bench(*, quick: bool, device: torch.device, root: Path, command: str, ar
             "torch": torch.__version__, "machine": host, "threads": torch.get_num_threads()}
     result: dict[str, Any] = {"meta": meta}
     params = _read_yaml(root / PARAMS_FILE)
-    paper = _read_yaml(root / PAPER_PROFILE)
-    cases = training_cases(params, paper, plan, device, archs)
+    cases = training_cases(params, plan, device, archs, root / PROFILES_DIR)
     steps = ["degradation", "inference", "pipeline", *(f"train {c['arch']} {c['size']}" for c in cases), "mfu", "loading"]
     with tqdm(total=len(steps), desc="bench", unit="part", disable=None) as bar:
         result["degradation"] = measure_degradation(plan)

@@ -13,6 +13,7 @@ The write is atomic and the file is checked first: a profile naming a section th
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,6 +77,18 @@ def _set(params: Any, dotted: str, value: Any, source: str) -> bool:
     return changed
 
 
+def _apply(params: Any, profile: Mapping[str, Any], source: str) -> list[str]:
+    """Set every setting of ``profile`` in ``params``; the keys whose value changed."""
+    return [key for key, value in _leaves(profile).items() if _set(params, key, value, source)]
+
+
+def with_profile(params: Mapping[str, Any], name: str, profiles_dir: str | Path = PROFILES_DIR) -> dict[str, Any]:
+    """``params`` as ``superres profile name`` would make them, in memory; ``params`` is not changed."""
+    merged = copy.deepcopy(dict(params))
+    _apply(merged, load_profile(name, profiles_dir), str(Path(profiles_dir) / f"{name}.yaml"))
+    return merged
+
+
 def apply_profile(name: str, params_path: str | Path = "params.yaml", profiles_dir: str | Path = PROFILES_DIR) -> list[str]:
     """Write profile ``name`` into ``params_path``; returns the keys whose value changed."""
     params_path = Path(params_path)
@@ -86,7 +99,7 @@ def apply_profile(name: str, params_path: str | Path = "params.yaml", profiles_d
         params = yaml.load(params_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{params_path} not found; run this from the project's root folder") from None
-    changed = [key for key, value in _leaves(profile).items() if _set(params, key, value, source)]
+    changed = _apply(params, profile, source)
     buffer = io.StringIO()
     yaml.dump(params, buffer)
     write_text(params_path, buffer.getvalue())
