@@ -70,6 +70,19 @@ def test_early_stopping_stops(data):
     assert result.stopped_early and result.iterations < 200
 
 
+def test_a_run_that_stopped_early_stays_stopped_when_resumed(data, tmp_path):
+    patches, val = data
+    config = TrainConfig(iterations=200, batch_size=2, lr=1e-9, val_every=1, early_stopping=2, checkpoint_every=1)
+    seed_everything(config.seed)
+    stopped = train(small_edsr(), patches, val, config, scale=2, checkpoint_dir=tmp_path)
+    assert stopped.stopped_early and stopped.iterations < 200
+    seed_everything(config.seed)
+    resumed = train(small_edsr(), patches, val, config, scale=2, checkpoint_dir=tmp_path, resume=True)
+    assert resumed.stopped_early and resumed.resumed_from == resumed.iterations == stopped.iterations
+    assert resumed.history == stopped.history and resumed.best_step == stopped.best_step
+    assert all(torch.equal(resumed.state_dict[k], stopped.state_dict[k]) for k in stopped.state_dict)
+
+
 def test_divergence_is_a_clear_error(data):
     patches, val = data
     model = small_edsr()

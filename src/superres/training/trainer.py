@@ -245,6 +245,10 @@ def train(
         checkpoint.set_rng_state(state["rng"])
         first = state["step"] + 1
         log.info("resuming from the checkpoint of iteration %d in %s", state["step"], path)
+        if config.early_stopping is not None and bad_validations >= config.early_stopping:
+            # The run stopped early at the very iteration of this checkpoint: it stays stopped.
+            result.stopped_early, first = True, config.iterations + 1
+            log.info("the run had stopped early at iteration %d; nothing left to train", state["step"])
 
     bar = tqdm(total=config.iterations, initial=first - 1, desc="train", unit="it",
                disable=None if context.is_main else True, dynamic_ncols=True)
