@@ -64,7 +64,7 @@ def test_decode_upload_limits_have_friendly_messages():
     assert decode_upload(data, "a.png", max_bytes=len(data), max_pixels=2000).shape == (40, 50, 3)
     with pytest.raises(InvalidImageError, match=r"a\.png is .* MB, above the limit"):
         decode_upload(data, "a.png", max_bytes=len(data) - 1, max_pixels=2000)
-    too_many = r"a\.png: image is 50 x 40 = 2000 pixels, above the limit of 1999 .*--max-pixels"
+    too_many = r"a\.png: image is 50 x 40 = 2000 pixels, above the limit of 1999 \(superres app --max-pixels\)"
     with pytest.raises(InvalidImageError, match=too_many):
         decode_upload(data, "a.png", max_bytes=len(data), max_pixels=1999)
     with pytest.raises(InvalidImageError, match=r"notes\.txt: not a supported image"):

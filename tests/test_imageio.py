@@ -143,9 +143,13 @@ def test_image_above_max_pixels(tmp_path: Path, noise: np.ndarray) -> None:
     message = str(info.value)
     assert "big.png" in message
     assert "64 x 48 = 3072 pixels, above the limit of 3071 (data.max_pixels)" in message
-    assert "raise the limit or resize the image" in message
+    assert "raise data.max_pixels or resize the image" in message
     array, _ = read_image(path, max_pixels=64 * 48)  # exactly at the limit is fine
     assert array.shape == (48, 64, 3)
+    with pytest.raises(InvalidImageError, match=r"limit of 3071 \(--max-pixels\); raise --max-pixels or"):
+        read_image(path, max_pixels=64 * 48 - 1, setting="--max-pixels")  # a command names its own option
+    with pytest.raises(ConfigError, match="--max-pixels must be a positive integer"):
+        read_image(path, max_pixels=0, setting="--max-pixels")
 
 
 def test_crafted_header_claiming_a_huge_image(tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ def read_source(path: Path, max_pixels: int) -> Source:
     """Read ``path`` with the project's checks (size limit before decoding, EXIF orientation, 16-bit
     reduced to 8-bit); keep its alpha channel apart, and its ICC profile and EXIF (orientation reset).
     Metadata that cannot be read is left out (logged): the pixels are what matters."""
-    source = Source(read_image(path, max_pixels=max_pixels)[0])
+    source = Source(read_image(path, max_pixels=max_pixels, setting="--max-pixels")[0])
     try:
         with warnings.catch_warnings(), Image.open(path) as img:  # read_image has checked its size and format
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -99,18 +99,10 @@ def decode_upload(data: bytes, name: str, *, max_bytes: int, max_pixels: int) ->
         path = Path(folder) / f"upload{suffix if suffix in IMAGE_SUFFIXES else '.img'}"
         path.write_bytes(data)
         try:
-            image, _ = read_image(path, max_pixels=max_pixels)
-        except InvalidImageError as exc:
-            raise InvalidImageError(_friendly(str(exc).replace(str(path), name), max_pixels)) from None
+            image, _ = read_image(path, max_pixels=max_pixels, setting="superres app --max-pixels")
+        except InvalidImageError as exc:  # it names the temporary file: name the upload instead
+            raise InvalidImageError(str(exc).replace(str(path), name)) from None
     return image
-
-
-def _friendly(message: str, max_pixels: int) -> str:
-    """read_image speaks of the pipeline's ``data.max_pixels``; the app's limit is ``--max-pixels``."""
-    return message.replace("(data.max_pixels)", "of this app").replace(
-        "raise the limit or resize the image",
-        f"resize it to at most {max_pixels:,} pixels (or start the app with a larger --max-pixels)",
-    )
 
 
 def match_original(hr: np.ndarray, lr_shape: tuple[int, ...], scale: int) -> np.ndarray:

@@ -67,18 +67,17 @@ def _invalid(path: Path, reason: str, advice: str) -> InvalidImageError:
     return err
 
 
-def _check_max_pixels(max_pixels: object) -> int:
+def _check_max_pixels(max_pixels: object, setting: str) -> int:
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
-        raise ConfigError(f"data.max_pixels must be a positive integer, got {max_pixels!r}")
+        raise ConfigError(f"{setting} must be a positive integer, got {max_pixels!r}")
     return max_pixels
 
 
-def _too_large(path: Path, width: int, height: int, max_pixels: int) -> InvalidImageError:
+def _too_large(path: Path, width: int, height: int, max_pixels: int, setting: str) -> InvalidImageError:
     return _invalid(
         path,
-        f"image is {width} x {height} = {width * height} pixels, above the limit of {max_pixels} "
-        "(data.max_pixels)",
-        "raise the limit or resize the image",
+        f"image is {width} x {height} = {width * height} pixels, above the limit of {max_pixels} ({setting})",
+        f"raise {setting} or resize the image",
     )
 
 
@@ -248,16 +247,19 @@ def _to_array(img: Image.Image, path: Path, notes: list[str]) -> np.ndarray:
     return np.asarray(converted)
 
 
-def read_image(path: str | os.PathLike[str], *, max_pixels: int) -> tuple[np.ndarray, list[str]]:
+def read_image(
+    path: str | os.PathLike[str], *, max_pixels: int, setting: str = "data.max_pixels"
+) -> tuple[np.ndarray, list[str]]:
     """Decode an image file to a uint8 ``H x W x 3`` (RGB) or ``H x W x 1`` (gray) array.
 
     Returns ``(array, notes)``; ``notes`` lists, in order, every normalisation applied
     (``"EXIF orientation 6 applied"``, ``"16-bit scaled to 8-bit"``...), empty for a plain
     8-bit RGB or gray file. Files with more than ``max_pixels`` pixels are refused from their
-    header, before decoding. Raises ``InvalidImageError`` for a file that cannot be used.
+    header, before decoding. Raises ``InvalidImageError`` for a file that cannot be used; a message
+    about the limit names ``setting``, the parameter or option the user sets it with.
     """
     path = Path(path)
-    max_pixels = _check_max_pixels(max_pixels)
+    max_pixels = _check_max_pixels(max_pixels, setting)
     _check_file(path)
     notes: list[str] = []
     with _pillow_limits(None):
@@ -267,7 +269,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int) -> tuple[np.nda
             if width <= 0 or height <= 0:
                 raise _invalid(path, f"image has no pixels ({width} x {height})", "re-export it")
             if width * height > max_pixels:
-                raise _too_large(path, width, height, max_pixels)
+                raise _too_large(path, width, height, max_pixels, setting)
             rawmode = _rawmode(img)
             # From here Pillow's own guard covers what the header did not say (GIF frames, tiles).
             Image.MAX_IMAGE_PIXELS = max_pixels
@@ -284,7 +286,7 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int) -> tuple[np.nda
                 raise _invalid(
                     path,
                     f"part of the image is larger than the limit of {max_pixels} pixels ({exc})",
-                    "raise data.max_pixels or resize the image",
+                    f"raise {setting} or resize the image",
                 ) from exc
             except _DECODE_ERRORS as exc:
                 raise _invalid(
