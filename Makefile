@@ -23,7 +23,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev $(CHROMIUM)
 	python -m pytest
 
-# Speed figures: writes bench.json and appends a dated section to BENCHMARKS.md (about 10 min on a CPU).
+# Speed figures: writes bench.json and appends a dated section to BENCHMARKS.md (about 15 min on a 2-core CPU).
 bench: $(VENV)/.installed
 	superres bench
 
