@@ -13,7 +13,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from superres.bench import FULL, append_section, bf16_peak_tflops, reference_imresize, training_cases
+from superres import bench
+from superres.bench import FULL, QUICK, append_section, bf16_peak_tflops, reference_imresize, training_cases
 from superres.commands import main
 from superres.data.resize import imresize
 from superres.models import REGISTRY
@@ -44,6 +45,10 @@ def test_quick_bench_writes_valid_json(tmp_path, monkeypatch):
         assert "error" not in row, row
         for key in ("trainer_patches_per_s", "plain_patches_per_s", "ratio"):
             assert _positive(row[key]), (key, row)
+        windows = row["windows"]
+        assert row["plain_patches_per_s"] == pytest.approx(np.mean(windows["plain"]))
+        assert row["trainer_patches_per_s"] == pytest.approx(np.mean(windows["trainer"]))
+        assert row["noise"] == pytest.approx(abs(np.subtract(*windows["plain"])) / row["plain_patches_per_s"])
 
     assert data["mfu"] == {"skipped": "no CUDA"}
     assert data["data_loading"] and all(_positive(r["loader_patches_per_s"]) and _positive(r["ratio"]) for r in data["data_loading"])
@@ -127,3 +132,24 @@ def test_training_cases_outside_a_project_use_the_constructor_defaults(tmp_path)
     cases = training_cases(None, FULL, torch.device("cpu"), ("edsr",), profiles_dir=tmp_path)
     assert [(c["size"], c["source"], c["model"]) for c in cases] == [("default", "constructor defaults", {}),
                                                                       ("paper", "constructor defaults", {})]
+
+
+def test_a_machine_that_slows_down_during_a_case_does_not_tilt_the_ratio(monkeypatch):
+    """Windows in the order plain, trainer, trainer, plain: a drift shared by both loops cancels, as
+    it would not if one loop's first window were set against the other's later one."""
+    order = []
+
+    def drifting(name):  # equal speed for both loops, 10 patches/s slower with every window
+        def rate(*args, **kwargs):
+            order.append(name)
+            value = 100.0 - 10 * (len(order) - 1)
+            return (value, 5, 1) if name == "plain" else value
+        return rate
+
+    monkeypatch.setattr(bench, "plain_loop_rate", drifting("plain"))
+    monkeypatch.setattr(bench, "trainer_rate", drifting("trainer"))
+    case = training_cases(None, QUICK, torch.device("cpu"), ("srcnn",))[0]
+    row = bench.measure_training(case, torch.device("cpu"), QUICK)
+    assert order == ["plain", "trainer", "trainer", "plain"]
+    assert row["ratio"] == pytest.approx(1.0)  # the best of each (100 against 90) would read 0.9
+    assert row["noise"] == pytest.approx(30 / 85)
