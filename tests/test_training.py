@@ -259,6 +259,28 @@ def test_batches_are_a_function_of_seed_step_and_rank(data):
     assert (down - lr.float()).abs().mean() < 3  # a mismatched transform gives ~30
 
 
+def test_augmentation_applies_one_of_the_eight_dihedral_transforms_to_each_pair():
+    """Every sample is its patch flipped and/or transposed, the LR exactly as the HR, and a large
+    batch holds all eight transforms; without augmentation the patches come back as stored."""
+    hr = np.arange(3 * 6 * 6, dtype=np.uint8).reshape(1, 3, 6, 6)  # no two pixels alike
+    lr = hr[..., ::2, ::2].copy()
+    patches = PatchDataset(np.repeat(lr, 4, 0), np.repeat(hr, 4, 0))
+
+    def transforms(x):
+        return [np.ascontiguousarray(t) for f in (x, x[..., ::-1]) for v in (f, f[..., ::-1, :])
+                for t in (v, v.swapaxes(-1, -2))]
+
+    seen = set()
+    lr_batch, hr_batch = patches.batch(64, batch_generator(0, 1, 0))
+    for lr_sample, hr_sample in zip(lr_batch.numpy(), hr_batch.numpy()):
+        code = next(i for i, t in enumerate(transforms(hr[0])) if np.array_equal(t, hr_sample))
+        assert np.array_equal(transforms(lr[0])[code], lr_sample)
+        seen.add(code)
+    assert seen == set(range(8))
+    plain = PatchDataset(np.repeat(lr, 4, 0), np.repeat(hr, 4, 0), augment=False)
+    assert all(np.array_equal(x, hr[0]) for x in plain.batch(8, batch_generator(0, 1, 0))[1].numpy())
+
+
 def test_training_crops_are_aligned_windows_of_the_prepared_patches(data):
     patches, _ = data
     lr, hr = patches.batch(8, batch_generator(0, 3, 0), crop=8)

@@ -77,7 +77,7 @@ class Plan:
 
 
 QUICK = Plan(True, 0.2, 1, 2, 32, 2, 0, 256, 1)
-FULL = Plan(False, 4.0, 3, 200, 512, 5, 4 * 192 * 192, 2048, 3)
+FULL = Plan(False, 4.0, 3, 200, 512, 7, 4 * 192 * 192, 2048, 3)
 FULL_CUDA = Plan(False, 3.0, 10, 300, 2048, 5, 0, 2048, 3)
 
 
@@ -119,17 +119,11 @@ def _patches(count: int, lr_size: int, scale: int, seed: int = 0) -> PatchDatase
     return PatchDataset(lr, hr)
 
 
-def plain_loop_rate(
-    model: nn.Module, patches: PatchDataset, batch: int, device: torch.device, plan: Plan, steps: int | None = None,
-    lr_crop: int | None = None,
-) -> tuple[float, int, int]:
-    """Patches/s of a plain eager fp32 NCHW Adam + L1 loop, data already float on the device
-    (``lr_crop`` x ``lr_crop`` LR pixels of each patch, the trainer's crop size).
-
-    Warms up (fewer steps when one step is slow), then runs ``steps`` steps, or as many as fit in
-    the plan's time budget and at least ``plan.min_steps``. Returns the rate, the timed steps and
-    the warm-up steps (the trainer then does the same).
-    """
+def plain_step(
+    model: nn.Module, patches: PatchDataset, batch: int, device: torch.device, lr_crop: int | None = None
+) -> Callable[[int], None]:
+    """Step ``i`` of a plain eager fp32 NCHW Adam + L1 loop, its data already float on the device
+    (``lr_crop`` x ``lr_crop`` LR pixels of each patch, the trainer's crop size): the baseline."""
     model = model.to(device).train()
     generator = torch.Generator().manual_seed(0)
     c = lr_crop or patches.lr.shape[-1]
@@ -148,11 +142,32 @@ def plain_loop_rate(
         loss.backward()
         optimizer.step()
 
-    warmup, start = 0, time.perf_counter()
+    return step
+
+
+def _warm_up(step: Callable[[int], None], device: torch.device, plan: Plan) -> tuple[int, float]:
+    """Run ``plan.warmup`` steps (fewer when one step is slow); return how many, and the last one's seconds."""
+    warmup, start, last = 0, time.perf_counter(), 0.0
     while warmup < plan.warmup and (warmup == 0 or time.perf_counter() - start < plan.seconds / 4):
+        began = time.perf_counter()
         step(warmup)
-        warmup += 1
-    _sync(device)
+        _sync(device)
+        last, warmup = time.perf_counter() - began, warmup + 1
+    return warmup, last
+
+
+def plain_loop_rate(
+    model: nn.Module, patches: PatchDataset, batch: int, device: torch.device, plan: Plan, steps: int | None = None,
+    lr_crop: int | None = None,
+) -> tuple[float, int, int]:
+    """Patches/s of the plain loop (``plain_step``) in one window.
+
+    Warms up, then runs ``steps`` steps, or as many as fit in the plan's time budget and at least
+    ``plan.min_steps``. Returns the rate, the timed steps and the warm-up steps (the trainer then
+    does the same).
+    """
+    step = plain_step(model, patches, batch, device, lr_crop)
+    warmup, _ = _warm_up(step, device, plan)
     done, start = 0, time.perf_counter()
     while done < (steps or plan.min_steps) or (steps is None and time.perf_counter() - start < plan.seconds and done < plan.max_steps):
         step(done)
@@ -161,6 +176,50 @@ def plain_loop_rate(
             _sync(device)
     _sync(device)
     return batch * done / (time.perf_counter() - start), done, warmup
+
+
+class _Interleaved:
+    """A trainer callback (logging every step) that runs one plain-loop step right after each trainer
+    step and times both. On the CPU a step is synchronous, so each trainer step is set against the
+    plain step next to it, and a machine that speeds up or slows down weighs on both alike."""
+
+    def __init__(self, plain: Callable[[int], None]) -> None:
+        self.plain, self.mark = plain, 0.0
+        self.trainer_s: dict[int, float] = {}
+        self.plain_s: dict[int, float] = {}
+
+    def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        now = time.perf_counter()
+        if step > 1:  # the first trainer step also holds the trainer's set-up
+            self.trainer_s[step] = now - self.mark
+        self.plain(step)
+        self.mark = time.perf_counter()
+        self.plain_s[step] = self.mark - now
+
+
+def interleaved_rates(
+    model: nn.Module, patches: PatchDataset, batch: int, steps: int, warmup: int, lr_crop: int, **train_keys: Any
+) -> dict[str, Any]:
+    """CPU: the trainer and the plain loop, one step of each in turn, on copies of ``model``.
+
+    The rates are the batch over each loop's median step; the ratio is the median of the per-step
+    ratios (plain step time over the trainer step before it), with its quartiles as the spread.
+    """
+    cpu = torch.device("cpu")
+    probe = _Interleaved(plain_step(copy.deepcopy(model), patches, batch, cpu, lr_crop))
+    scale = patches.hr.shape[-1] // patches.lr.shape[-1]
+    val = [(np.zeros((8, 8, 3), np.uint8), np.zeros((8 * scale, 8 * scale, 3), np.uint8))]
+    iterations = warmup + steps
+    config = TrainConfig(iterations=iterations, batch_size=batch, log_every=1, val_every=iterations + 1, lr=1e-4,
+                         device="cpu", **train_keys)
+    train(model, patches, val, config, scale=scale, callbacks=[probe])
+    timed = range(max(2, warmup + 1), iterations + 1)
+    trainer_s = np.array([probe.trainer_s[k] for k in timed])
+    plain_s = np.array([probe.plain_s[k] for k in timed])
+    ratios = plain_s / trainer_s
+    return {"steps": len(timed), "trainer_patches_per_s": batch / float(np.median(trainer_s)),
+            "plain_patches_per_s": batch / float(np.median(plain_s)), "ratio": float(np.median(ratios)),
+            "ratio_quartiles": [float(q) for q in np.quantile(ratios, [0.25, 0.75])]}
 
 
 def trainer_rate(
@@ -244,24 +303,44 @@ def measure_training(case: dict[str, Any], device: torch.device, plan: Plan) -> 
         crop = case["lr_patch"]
         # The trainer cuts its random crops out of the prepared patches, as in the train stage.
         crop_key = {"patch_size": crop * case["scale"]} if crop < case["prepared_lr_patch"] else {}
-        # Two windows of each, in the order plain, trainer, trainer, plain, and each figure the mean
-        # of its two: a machine that slows down or speeds up during the case (a shared virtual
-        # machine does, by several percent over a minute) weighs on both alike, where a first
-        # window of one against a later window of the other would tilt the ratio.
-        plain_1, steps, warmup = plain_loop_rate(copy.deepcopy(initial), patches, case["batch"], device, plan, lr_crop=crop)
-        trainer_1 = trainer_rate(copy.deepcopy(initial), patches, case["batch"], steps, warmup, device, **crop_key)
-        trainer_2 = trainer_rate(copy.deepcopy(initial), patches, case["batch"], steps, warmup, device, **crop_key)
-        plain_2, _, _ = plain_loop_rate(initial, patches, case["batch"], device, plan, steps, lr_crop=crop)
-        plain, trainer = (plain_1 + plain_2) / 2, (trainer_1 + trainer_2) / 2
+        if device.type == "cpu":
+            # Steps interleaved one by one; the number of steps fills the plan's time budget.
+            warmup, step_s = _warm_up(plain_step(copy.deepcopy(initial), patches, case["batch"], device, crop), device, plan)
+            steps = max(plan.min_steps, min(plan.max_steps, round(2 * plan.seconds / max(step_s, 1e-6))))
+            figures = interleaved_rates(initial, patches, case["batch"], steps, warmup, crop, **crop_key)
+        else:
+            figures = _windows(initial, patches, case["batch"], device, plan, crop, crop_key)
     except (SuperresError, RuntimeError, ValueError, TypeError) as exc:
         log.warning("bench: %s at %s sizes failed: %s", case["arch"], case["size"], exc)
         row["error"] = f"{type(exc).__name__}: {exc}"
         return row
-    # The same loop timed twice: how far apart its two windows are is the noise of this measurement.
-    row.update(steps=steps, trainer_patches_per_s=trainer, plain_patches_per_s=plain, ratio=trainer / plain,
-               windows={"plain": [plain_1, plain_2], "trainer": [trainer_1, trainer_2]},
-               noise=abs(plain_1 - plain_2) / plain)
+    row.update(figures)
     return row
+
+
+def _windows(
+    initial: nn.Module, patches: PatchDataset, batch: int, device: torch.device, plan: Plan, crop: int,
+    crop_key: dict[str, int],
+) -> dict[str, Any]:
+    """On a GPU, where timing single steps would stall the device: two windows of each loop, in the
+    order plain, trainer, trainer, plain, each figure the mean of its two, so that a drift of the
+    machine weighs on both alike. How far apart the plain loop's two windows are is the noise."""
+    plain_1, steps, warmup = plain_loop_rate(copy.deepcopy(initial), patches, batch, device, plan, lr_crop=crop)
+    trainer_1 = trainer_rate(copy.deepcopy(initial), patches, batch, steps, warmup, device, **crop_key)
+    trainer_2 = trainer_rate(copy.deepcopy(initial), patches, batch, steps, warmup, device, **crop_key)
+    plain_2, _, _ = plain_loop_rate(initial, patches, batch, device, plan, steps, lr_crop=crop)
+    plain, trainer = (plain_1 + plain_2) / 2, (trainer_1 + trainer_2) / 2
+    return {"steps": steps, "trainer_patches_per_s": trainer, "plain_patches_per_s": plain, "ratio": trainer / plain,
+            "windows": {"plain": [plain_1, plain_2], "trainer": [trainer_1, trainer_2]},
+            "noise": abs(plain_1 - plain_2) / plain}
+
+
+def _spread(row: dict[str, Any]) -> str:
+    """How far the ratio of a training row can be trusted, in words."""
+    if "ratio_quartiles" in row:
+        low, high = row["ratio_quartiles"]
+        return f"per-step ratios {low:.3f} to {high:.3f} (quartiles) over {row['steps']} steps"
+    return f"plain windows {row['noise']:.1%} apart"
 
 
 # -- 2. model FLOPs utilisation ------------------------------------------------------------------
@@ -536,8 +615,7 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         rows = [r for r in result["training"] if "ratio" in r]
         worst_row = min(rows, key=lambda r: r["ratio"], default=None)
         overhead = 1 / worst_row["ratio"] - 1 if worst_row else None
-        note = (f"worst: {worst_row['arch']} {worst_row['size']}, whose two plain-loop windows are "
-                f"{worst_row['noise']:.1%} apart" if worst_row else "")
+        note = f"worst: {worst_row['arch']} {worst_row['size']}, {_spread(worst_row)}" if worst_row else ""
         targets.append(_target("CPU: trainer overhead over the plain loop (worst architecture)", "<= 5%", overhead,
                                overhead <= 0.05 if overhead is not None else None, note))
     deg = result["degradation"]
@@ -630,7 +708,7 @@ def markdown_section(result: dict[str, Any]) -> str:
             add(label, f"failed: {r['error'][:120]}")
         else:
             add(label, f"trainer {_fmt(r['trainer_patches_per_s'])} patches/s, plain fp32 {_fmt(r['plain_patches_per_s'])} patches/s, "
-                       f"ratio {r['ratio']:.3f} (plain windows {r['noise']:.1%} apart)",
+                       f"ratio {r['ratio']:.3f} ({_spread(r)})",
                 "CPU: >= 0.952 (overhead <= 5%)" if meta["device"] == "cpu" else "")
     mfu = result["mfu"]
     if "skipped" in mfu:

@@ -3,6 +3,8 @@ rotations. The arrays may be memory-mapped ``.npy`` files, so nothing is decoded
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -31,16 +33,17 @@ class PatchDataset:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``size`` random pairs as uint8 NCHW tensors, drawn and augmented from ``generator`` alone.
 
-        One fancy-indexing read per array, and the dihedral transforms applied to the whole
-        batch with masks: no Python per sample, so this keeps well ahead of the trainer.
-        ``crop`` (HR pixels, a multiple of the scale) cuts one random aligned window of that size
-        out of the stored patches, so an architecture can train on smaller patches than prepared.
+        One fancy-indexing read per array, of the crop window only, and the dihedral transforms
+        applied to the whole batch as one gather: no Python per sample, so this keeps well ahead
+        of the trainer. ``crop`` (HR pixels, a multiple of the scale) is one random aligned window
+        of that size in the stored patches, so an architecture can train on smaller patches than
+        prepared.
         The uint8 batch moves to ``device`` before it is augmented, so a GPU does that work.
         """
         index = torch.randint(0, len(self.lr), (size,), generator=generator).numpy()
-        lr, hr = torch.from_numpy(np.asarray(self.lr[index])), torch.from_numpy(np.asarray(self.hr[index]))
-        if crop is not None:
-            lr, hr = _aligned_crop(lr, hr, crop, generator)
+        lr_window, hr_window = _aligned_window(self.lr.shape, self.hr.shape, crop, generator)
+        # one read of just the window: from a memory-mapped file, only those bytes
+        lr, hr = (torch.from_numpy(np.asarray(a[(index, slice(None), *w)])) for a, w in ((self.lr, lr_window), (self.hr, hr_window)))
         lr, hr = lr.to(device, non_blocking=True), hr.to(device, non_blocking=True)  # uint8: 4x fewer bytes to move
         if self.augment:
             flips = torch.randint(0, 2, (3, size, 1, 1, 1), generator=generator, dtype=torch.bool).to(lr.device)
@@ -48,20 +51,43 @@ class PatchDataset:
         return lr.contiguous(), hr.contiguous()
 
 
-def _aligned_crop(lr: torch.Tensor, hr: torch.Tensor, crop: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    scale = hr.shape[-1] // lr.shape[-1]
-    if crop % scale or not scale <= crop <= hr.shape[-1] or crop > hr.shape[-2]:
+def _aligned_window(
+    lr_shape: tuple[int, ...], hr_shape: tuple[int, ...], crop: int | None, generator: torch.Generator
+) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    """The LR and HR (rows, columns) of one random window of ``crop`` HR pixels, aligned to the
+    scale so that the two stay each other's pair; the whole patch when ``crop`` is None."""
+    if crop is None:
+        return (slice(None), slice(None)), (slice(None), slice(None))
+    scale = hr_shape[-1] // lr_shape[-1]
+    if crop % scale or not scale <= crop <= hr_shape[-1] or crop > hr_shape[-2]:
         raise ConfigError(f"train.patch_size ({crop}) must be a multiple of the scale ({scale}) and at most "
-                          f"prepare.patch_size ({hr.shape[-1]})")
+                          f"prepare.patch_size ({hr_shape[-1]})")
     c = crop // scale
-    y, x = (int(torch.randint(0, n - c + 1, (1,), generator=generator)) for n in lr.shape[-2:])
-    return lr[..., y : y + c, x : x + c], hr[..., y * scale : (y + c) * scale, x * scale : (x + c) * scale]
+    y, x = (int(torch.randint(0, n - c + 1, (1,), generator=generator)) for n in lr_shape[-2:])
+    return (slice(y, y + c), slice(x, x + c)), (slice(y * scale, (y + c) * scale), slice(x * scale, (x + c) * scale))
 
 
 def _dihedral(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-    """Per sample: flip horizontally, vertically and transpose where ``flips[0/1/2]`` say so."""
-    x = torch.where(flips[0], x.flip(-1), x)
-    x = torch.where(flips[1], x.flip(-2), x)
-    if x.shape[-1] == x.shape[-2]:
-        x = torch.where(flips[2], x.transpose(-1, -2), x)
-    return x
+    """Per sample: flip horizontally, vertically and transpose where ``flips[0/1/2]`` say so (a
+    non-square patch is never transposed). One gather over the pixels of the whole batch, each
+    sample reading through the pixel order of its transform: on the CPU about a third to a fifth
+    of the time of a ``torch.where`` per transform, which copies the whole batch twice for each."""
+    n, c, h, w = x.shape
+    bits = flips.reshape(3, n).long()
+    code = bits[0] + 2 * bits[1] + (4 * bits[2] if h == w else 0)
+    index = _dihedral_orders(h, w, x.device)[code]  # n x (h * w)
+    return x.reshape(n, c, h * w).gather(2, index[:, None, :].expand(n, c, h * w)).view(n, c, h, w)
+
+
+@functools.cache
+def _dihedral_orders(h: int, w: int, device: torch.device) -> torch.Tensor:
+    """Row ``code`` (bit 0: flip horizontally, 1: vertically, 2: transpose; square only) holds, for
+    each output pixel of an ``h`` x ``w`` patch, the flat index of the input pixel it comes from."""
+    grid = torch.arange(h * w, device=device).view(h, w)
+    orders = []
+    for code in range(8):
+        order = grid.flip(-1) if code & 1 else grid
+        order = order.flip(-2) if code & 2 else order
+        order = order.transpose(-1, -2) if code & 4 and h == w else order
+        orders.append(order.reshape(-1))
+    return torch.stack(orders)
