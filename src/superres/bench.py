@@ -77,7 +77,7 @@ class Plan:
 
 
 QUICK = Plan(True, 0.2, 1, 2, 32, 2, 0, 256, 1)
-FULL = Plan(False, 4.0, 3, 200, 512, 7, 4 * 192 * 192, 2048, 3)
+FULL = Plan(False, 4.0, 3, 200, 512, 11, 4 * 192 * 192, 2048, 3)
 FULL_CUDA = Plan(False, 3.0, 10, 300, 2048, 5, 0, 2048, 3)
 
 
