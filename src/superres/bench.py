@@ -339,7 +339,7 @@ def _spread(row: dict[str, Any]) -> str:
     """How far the ratio of a training row can be trusted, in words."""
     if "ratio_quartiles" in row:
         low, high = row["ratio_quartiles"]
-        return f"per-step ratios {low:.3f} to {high:.3f} (quartiles) over {row['steps']} steps"
+        return f"quartiles of the per-step ratios {low:.3f} to {high:.3f}, {row['steps']} steps"
     return f"plain windows {row['noise']:.1%} apart"
 
 
