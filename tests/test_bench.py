@@ -168,7 +168,7 @@ def test_on_the_cpu_each_loop_is_timed_without_the_other(monkeypatch):
     assert probe.trainer_s == {2: 3.0, 3: 3.0, 4: 3.0}  # the first step also holds the set-up: not timed
 
 
-def test_interleaved_rates_set_each_trainer_step_against_the_plain_step_beside_it():
+def test_interleaved_rates_time_as_many_steps_of_each_loop_as_asked():
     """A real run: as many timed steps of each loop as asked, the figures consistent with each other."""
     torch.manual_seed(0)
     patches = bench._patches(8, 8, 2)
