@@ -37,13 +37,13 @@ class PatchDataset:
         applied to the whole batch as one gather: no Python per sample, so this keeps well ahead
         of the trainer. ``crop`` (HR pixels, a multiple of the scale) is one random aligned window
         of that size in the stored patches, so an architecture can train on smaller patches than
-        prepared.
-        The uint8 batch moves to ``device`` before it is augmented, so a GPU does that work.
+        prepared. The uint8 batch moves to ``device`` before it is augmented, so a GPU does that work.
         """
         index = torch.randint(0, len(self.lr), (size,), generator=generator).numpy()
         lr_window, hr_window = _aligned_window(self.lr.shape, self.hr.shape, crop, generator)
         # one read of just the window: from a memory-mapped file, only those bytes
-        lr, hr = (torch.from_numpy(np.asarray(a[(index, slice(None), *w)])) for a, w in ((self.lr, lr_window), (self.hr, hr_window)))
+        lr = torch.from_numpy(np.asarray(self.lr[(index, slice(None), *lr_window)]))
+        hr = torch.from_numpy(np.asarray(self.hr[(index, slice(None), *hr_window)]))
         lr, hr = lr.to(device, non_blocking=True), hr.to(device, non_blocking=True)  # uint8: 4x fewer bytes to move
         if self.augment:
             flips = torch.randint(0, 2, (3, size, 1, 1, 1), generator=generator, dtype=torch.bool).to(lr.device)
