@@ -1,6 +1,7 @@
 """MLflow, behind one small adapter: the only module of the library that imports MLflow.
 
-One run per architecture (run name = the architecture key) in one experiment. Training opens
+One run per architecture and seed (run name = the architecture key, tags
+``superres.architecture`` and ``superres.seed``) in one experiment. Training opens
 the run and logs parameters, the curves (metric per step) and the weights; evaluation logs its
 metrics and pictures into that same run. When the run training opened is not in the store
 (DVC restored the trained weights from its run cache, or the store was reset), evaluation opens
@@ -30,6 +31,13 @@ log = logging.getLogger(__name__)
 
 EXPERIMENT = "superres"
 KIND_TAG = "superres.kind"  # "architecture" or "report"
+ARCHITECTURE_TAG = "superres.architecture"
+SEED_TAG = "superres.seed"
+
+
+def run_tags(architecture: str, seed: int) -> dict[str, str]:
+    """The tags that group the runs of one architecture over its seeds (MLflow's "group by")."""
+    return {ARCHITECTURE_TAG: architecture, SEED_TAG: str(seed)}
 
 
 def default_tracking_uri(project_root: str | os.PathLike[str]) -> str:

@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from superres.errors import ConfigError, SuperresError, WeightsError
 from superres.inference import pick_device, super_resolve
 from superres.losses import GANLoss, build_loss
+from superres.machine import make_deterministic
 from superres.metrics import psnr
 from superres.training import checkpoint, distributed
 from superres.training.config import TrainConfig
@@ -175,6 +176,7 @@ def train(
     seed_everything(config.seed)
     context = distributed.setup(pick_device(config.device))
     device = context.device
+    make_deterministic(device)
     callbacks = callbacks if context.is_main else ()  # only rank 0 logs
     model.to(device).train()
     _call(callbacks, "on_train_start", model, config)

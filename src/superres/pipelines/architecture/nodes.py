@@ -20,15 +20,16 @@ from tqdm.auto import tqdm
 
 from superres.data.benchmarks import load_pairs, split_key
 from superres.data.imageio import write_png
-from superres.errors import WeightsError
+from superres.errors import ConfigError, WeightsError
 from superres.inference import measure_latency, pick_device, super_resolve
+from superres.machine import describe_machine, machine_tags
 from superres.losses import PerceptualLoss, vgg19_weights
 from superres.metrics import METRICS, aggregate, image_metrics, json_safe
 from superres.models import count_parameters, create_discriminator, create_model
 from superres.models.weights import Weights, save_weights
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
-from superres.training.tracking import MlflowCallback, Tracker, default_tracking_uri
+from superres.training.tracking import MlflowCallback, Tracker, default_tracking_uri, run_tags
 from superres.training.trainer import seed_everything, train
 
 log = logging.getLogger(__name__)
@@ -79,15 +80,20 @@ def train_model(
     profile: str,
     *,
     architecture: str,
+    seed: int = 0,
 ) -> tuple[Weights, pd.DataFrame, dict[str, str]]:
-    """Train ``architecture`` on the training patches, validating on the val split; record the
-    run in MLflow. Returns the best weights, the validation history and the MLflow run.
+    """Train ``architecture`` with ``seed`` (its initial weights and batches) on the training
+    patches, validating on the val split; record the run in MLflow. Returns the best weights,
+    the validation history and the MLflow run.
 
     A run killed part-way (a checkpoint every ``train.checkpoint_every`` iterations) resumes where
     it stopped when the stage runs again with the same parameters and data; a GAN gets its
     discriminator and, when its weights can be had, the VGG19 perceptual loss."""
     scale = int(prepare["scale"])
-    config = TrainConfig.from_params(dict(train_params), **dict(train_overrides or {}))
+    if "seed" in train_params or "seed" in (train_overrides or {}):
+        raise ConfigError("train.seed is no longer read: list the seeds to train in the top-level `seeds` "
+                          "parameter (e.g. seeds: [0, 1, 2]) and remove train.seed")
+    config = dataclasses.replace(TrainConfig.from_params(dict(train_params), **dict(train_overrides or {})), seed=seed)
     model_params = dict(model_params or {})
     perceptual, note = _perceptual(config, data)
     if note:
@@ -105,8 +111,14 @@ def train_model(
                                            "val": sorted(val_hr)})
 
     tracker = _tracker(tracking)
-    params = {"architecture": architecture, "scale": scale, "profile": profile, "model": model_params, "train": config.to_dict()}
-    run_id = tracker.start_run(architecture, params, tags={"superres.notes": "; ".join(notes)} if notes else {})
+    params = {"architecture": architecture, "seed": seed, "scale": scale, "profile": profile, "model": model_params,
+              "train": config.to_dict()}
+    device = pick_device(config.device)
+    machine = describe_machine(device)
+    tags = {**run_tags(architecture, seed), **machine_tags(machine)}
+    if notes:
+        tags["superres.notes"] = "; ".join(notes)
+    run_id = tracker.start_run(architecture, params, tags=tags)
     try:
         result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)],
                        discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder, resume=True)
@@ -116,6 +128,7 @@ def train_model(
             result.state_dict,
             {
                 "architecture": architecture,
+                "seed": seed,
                 "scale": scale,
                 "model": model_params,
                 "parameters": n_params,
@@ -128,6 +141,7 @@ def train_model(
                 "stopped_early": result.stopped_early,
                 "notes": notes,
                 "mlflow_run_id": run_id,
+                "machine": machine,
             },
         )
         history = pd.DataFrame(result.history, columns=["step", "train_loss", "lr", "val_psnr_y"])
@@ -155,11 +169,12 @@ def evaluate_model(
     tracking: Mapping[str, Any],
     *,
     architecture: str,
+    seed: int = 0,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
     """Super-resolve the test split and every benchmark set, and measure them as the SR
     literature does: PSNR/SSIM on Y with ``scale`` pixels shaved, plus RGB PSNR, MAE and MSE,
     under the keys ``test/...`` and ``<set>_x<scale>/...``; and the latency of one 256x256 input
-    on the device. Logs into the training run.
+    on the device, with the machine that measured it. Logs into the training run of ``seed``.
 
     A trained model is evaluated on the benchmarks at its own scale; bicubic, which has nothing
     to train, at every scale."""
@@ -186,8 +201,9 @@ def evaluate_model(
         log.warning("%s: the training run %s is not in the MLflow store; recording a new run from the saved files",
                     architecture, mlflow_run.get("run_id"))
         config = dict(weights.config)
-        run_id = tracker.start_run(architecture, {k: config[k] for k in ("architecture", "scale", "profile", "model", "train") if k in config},
-                                   tags={"superres.backfilled": "true"})
+        run_id = tracker.start_run(architecture, {k: config[k] for k in ("architecture", "seed", "scale", "profile", "model",
+                                                                         "train") if k in config},
+                                   tags={**run_tags(architecture, seed), "superres.backfilled": "true"})
         tracker.log_history(run_id, history.to_dict("records"), HISTORY_CURVES)
         tracker.log_metrics(run_id, {"parameters": config.get("parameters", 0)})
         tracker.end_run(run_id)
@@ -198,7 +214,8 @@ def evaluate_model(
         per_image.to_csv(Path(tmp) / "per_image.csv", index=False)
         tracker.log_artifacts(run_id, tmp, "evaluation")
     sr_images = outputs if evaluate.get("save_images", True) else {}
-    timing = {"latency_ms": round(latency * 1000, 3), "latency_input": f"{LATENCY_INPUT}x{LATENCY_INPUT}", "device": str(device)}
+    timing = {"latency_ms": round(latency * 1000, 3), "latency_input": f"{LATENCY_INPUT}x{LATENCY_INPUT}", "device": str(device),
+              "machine": describe_machine(device)}
     return sr_images, per_image, per_benchmark, metrics, timing
 
 

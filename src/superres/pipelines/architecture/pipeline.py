@@ -1,12 +1,16 @@
-"""The per-architecture template: ``train`` (tag ``train``) then ``evaluate`` (tag ``evaluate``).
+"""The per-architecture template: for each seed, ``train`` (tag ``train``) then ``evaluate`` (tag
+``evaluate``).
 
-Instantiated once per architecture key under the namespace of that key, so ``edsr`` reads
-``params:edsr.model`` / ``params:edsr.train`` and writes ``edsr.model``, ``edsr.metrics``...
-while the prepared data and the shared parameters stay common to all.
+Instantiated once per architecture key and seed under the namespace ``<arch>.seed<s>``, so
+``edsr`` with seed 1 reads ``params:edsr.model`` / ``params:edsr.train`` and writes
+``edsr.seed1.model``, ``edsr.seed1.metrics``... while the prepared data and the shared parameters
+stay common to all. The pipeline of an architecture holds every seed of ``seeds``; one seed alone
+runs as ``kedro run --pipelines=edsr --namespaces=edsr.seed1`` (what the DVC stages do).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
@@ -17,15 +21,20 @@ SHARED_INPUTS = {"train_patches", "val_lr", "val_hr", "test_lr", "test_hr", "ben
 SHARED_PARAMS = {"params:train", "params:prepare", "params:data", "params:tracking", "params:evaluate", "params:profile"}
 
 
-def _bind(func, architecture: str):
-    return update_wrapper(partial(func, architecture=architecture), func)
+def namespace(architecture: str, seed: int) -> str:
+    """The Kedro namespace of one seed of an architecture: ``edsr.seed1``."""
+    return f"{architecture}.seed{seed}"
 
 
-def create_pipeline(architecture: str) -> Pipeline:
+def _bind(func, architecture: str, seed: int):
+    return update_wrapper(partial(func, architecture=architecture, seed=seed), func)
+
+
+def _seed_pipeline(architecture: str, seed: int) -> Pipeline:
     template = Pipeline(
         [
             Node(
-                _bind(train_model, architecture),
+                _bind(train_model, architecture, seed),
                 inputs={
                     "patches": "train_patches",
                     "val_lr": "val_lr",
@@ -44,7 +53,7 @@ def create_pipeline(architecture: str) -> Pipeline:
                 tags=["train"],
             ),
             Node(
-                _bind(evaluate_model, architecture),
+                _bind(evaluate_model, architecture, seed),
                 inputs={
                     "weights": "model",
                     "history": "history",
@@ -63,7 +72,16 @@ def create_pipeline(architecture: str) -> Pipeline:
     )
     return Pipeline(
         template,
-        namespace=architecture,
+        namespace=namespace(architecture, seed),
         inputs=SHARED_INPUTS,
-        parameters={**{p: p for p in SHARED_PARAMS}, "params:arch_train": f"params:{architecture}.train"},
+        parameters={
+            **{p: p for p in SHARED_PARAMS},
+            "params:model": f"params:{architecture}.model",
+            "params:arch_train": f"params:{architecture}.train",
+        },
     )
+
+
+def create_pipeline(architecture: str, seeds: Iterable[int] = (0,)) -> Pipeline:
+    """Train and evaluate ``architecture`` once per seed."""
+    return sum((_seed_pipeline(architecture, seed) for seed in seeds), Pipeline([]))
