@@ -24,10 +24,11 @@ def test_outputs_of_every_stage(project):
     assert sorted(split["split"].value_counts().to_dict().items()) == [("test", 1), ("train", 6), ("val", 1)]
     assert sorted(p.name for p in (root / "data/02_intermediate/images").iterdir()) == sorted(f"{n}.png" for n in split["image"])
     for arch in ARCHS:
-        assert (root / f"data/06_models/{arch}/weights.safetensors").is_file()
-        config = json.loads((root / f"data/06_models/{arch}/config.json").read_text())
-        assert config["architecture"] == arch and config["scale"] == 2
-        assert (root / f"data/07_model_output/{arch}/images").is_dir()
+        assert (root / f"data/06_models/{arch}/seed0/weights.safetensors").is_file()
+        config = json.loads((root / f"data/06_models/{arch}/seed0/config.json").read_text())
+        assert config["architecture"] == arch and config["scale"] == 2 and config["seed"] == 0
+        assert config["machine"]["torch"] and config["machine"]["cpu"] and config["machine"]["threads"] >= 1
+        assert (root / f"data/07_model_output/{arch}/seed0/images").is_dir()
     html = (root / "data/08_reporting/report.html").read_text()
     assert "<table" in html and html.count("data:image/png;base64,") > len(ARCHS)
     table = pd.read_csv(root / "data/08_reporting/comparison.csv")
@@ -77,7 +78,7 @@ def test_metrics_are_dvc_metrics_with_the_literature_keys(project):
         for path, content in entry["data"].items():
             metrics[path] = content["data"]
     for arch in ARCHS:
-        values = metrics[f"data/08_reporting/{arch}/metrics.json"]
+        values = metrics[f"data/08_reporting/{arch}/seed0/metrics.json"]
         assert set(values) == expected_keys(arch)
         assert 15 < values["test/psnr_y"] < 60 and 0 < values["test/ssim_y"] <= 1
         assert 15 < values["mine_x2/psnr_y"] < 60 and 0 < values["mine_x2/ssim_y"] <= 1
@@ -89,12 +90,14 @@ def test_mlflow_has_one_run_per_architecture_with_the_same_keys(project):
     experiment = client.get_experiment_by_name("superres")
     runs = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_name != "report"]
     assert sorted(r.info.run_name for r in runs) == sorted(ARCHS)
-    dvc_metrics = {a: json.loads((root / f"data/08_reporting/{a}/metrics.json").read_text()) for a in ARCHS}
+    dvc_metrics = {a: json.loads((root / f"data/08_reporting/{a}/seed0/metrics.json").read_text()) for a in ARCHS}
     for run_ in runs:
         arch = run_.info.run_name
         for key in expected_keys(arch):  # the same keys and values in DVC and MLflow
             assert run_.data.metrics[key] == pytest.approx(dvc_metrics[arch][key])
-        assert run_.data.params["architecture"] == arch
+        assert run_.data.params["architecture"] == arch and run_.data.params["seed"] == "0"
+        assert run_.data.tags["superres.architecture"] == arch and run_.data.tags["superres.seed"] == "0"
+        assert run_.data.tags["superres.machine.torch"] and run_.data.tags["superres.machine.cpu"]
         artifacts = {a.path for a in client.list_artifacts(run_.info.run_id)}
         assert {"model", "evaluation"} <= artifacts
     edsr = next(r for r in runs if r.info.run_name == "edsr")
@@ -110,7 +113,7 @@ def test_the_report_is_a_run_of_its_own(project):
     report = client.search_runs([experiment.experiment_id], "attributes.run_name = 'report'", order_by=["attributes.start_time DESC"])[0]
     artifacts = {a.path for a in client.list_artifacts(report.info.run_id)}
     assert {"comparison.csv", "benchmarks.csv", "comparison.md", "report.html", "plots"} <= artifacts
-    edsr = json.loads((root / "data/08_reporting/edsr/metrics.json").read_text())
+    edsr = json.loads((root / "data/08_reporting/edsr/seed0/metrics.json").read_text())
     assert report.data.metrics["edsr.test/psnr_y"] == pytest.approx(edsr["test/psnr_y"])
     assert report.data.metrics["edsr.mine_x2/psnr_y"] == pytest.approx(edsr["mine_x2/psnr_y"])
 
@@ -135,8 +138,8 @@ def test_experiment_reruns_only_the_changed_architecture_and_logs_to_the_project
     root, env = project
     out = run(["dvc", "exp", "run", "--temp", "-S", "edsr.model.n_feats=8"], root, env)
     text = out.stdout + out.stderr
-    assert "Running stage 'train@edsr'" in text
-    assert "Running stage 'train@srcnn'" not in text and "Running stage 'prepare'" not in text
+    assert "Running stage 'train@edsr-0'" in text
+    assert "Running stage 'train@srcnn-0'" not in text and "Running stage 'prepare'" not in text
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("superres")
     edsr_runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'edsr'")
@@ -151,4 +154,21 @@ def test_one_architecture_runs_alone_with_either_spelling_of_the_option(project)
     root, env = project
     for option in ("--pipelines=bicubic", "--pipeline=bicubic"):
         out = run(["kedro", "run", option, "--tags=evaluate"], root, env)
-        assert "bicubic.evaluate" in out.stdout + out.stderr
+        assert "bicubic.seed0.evaluate" in out.stdout + out.stderr
+
+
+def test_five_seeds_run_end_to_end_and_each_seed_is_a_run_of_its_own(project):
+    root, env = project
+    out = run(["dvc", "exp", "run", "--temp", "-S", "seeds=[0,1,2,3,4]", "-S", "architectures=[bicubic,edsr]"], root, env)
+    text = out.stdout + out.stderr
+    for seed in (1, 2, 3, 4):
+        assert f"Running stage 'train@edsr-{seed}'" in text and f"Running stage 'evaluate@edsr-{seed}'" in text
+    assert "Running stage 'train@edsr-0'" not in text  # seed 0 is unchanged: restored, not retrained
+    assert "Running stage 'report'" in text
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("superres")
+    edsr = client.search_runs([experiment.experiment_id], "tags.`superres.architecture` = 'edsr'")
+    seeds = sorted(int(r.data.tags["superres.seed"]) for r in edsr if "test/psnr_y" in r.data.metrics)
+    assert set(seeds) == {0, 1, 2, 3, 4}
+    values = {r.data.tags["superres.seed"]: r.data.metrics["test/psnr_y"] for r in edsr if r.data.tags["superres.seed"] != "0"}
+    assert len(set(values.values())) == 4, "each seed trains another model"
