@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -18,11 +19,14 @@ from superres.models import create_model
 from superres.models.weights import Weights, load_model, save_weights
 
 
-def save_edsr(folder, scale: int) -> None:
+def save_edsr(folder, scale: int, seed: int | None = None) -> None:
     """A tiny EDSR with random weights, saved as the pipelines save a trained one."""
     cfg = {"n_resblocks": 1, "n_feats": 8}
+    if seed is not None:
+        torch.manual_seed(seed)
     model = create_model("edsr", scale=scale, **cfg)
-    save_weights(folder, Weights(model.state_dict(), {"architecture": "edsr", "scale": scale, "model": cfg}))
+    config = {"architecture": "edsr", "scale": scale, "model": cfg, **({} if seed is None else {"seed": seed})}
+    save_weights(folder, Weights(model.state_dict(), config))
 
 
 @pytest.fixture
@@ -59,6 +63,26 @@ def test_find_models_lists_trained_models_but_not_the_baseline(models):
     assert found["edsr_x2"].label == "edsr_x2 (edsr, x2)"
 
 
+@pytest.fixture
+def seeded(tmp_path):
+    """A project trained with seeds 0 and 1 (x4), with a stale seed2 left from an earlier run with three seeds."""
+    root = tmp_path / "project"
+    for seed in (0, 1, 2):
+        save_edsr(root / "data" / "06_models" / "edsr" / f"seed{seed}", 4, seed=seed)
+    (root / "data" / "06_models" / "edsr" / "seed0" / "checkpoints").mkdir()
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    (root / "params.yaml").write_text("seeds: [0, 1]\n")
+    return root
+
+
+def test_find_models_offers_each_seed_of_params_yaml(seeded):
+    models = seeded / "data" / "06_models"
+    found = find_models(models, (0, 1))
+    assert [m.label for m in found] == ["edsr/seed0 (x4)", "edsr/seed1 (x4)"]
+    assert [m.folder for m in found] == [models / "edsr" / "seed0", models / "edsr" / "seed1"]
+    assert [m.name for m in find_models(models)] == ["edsr/seed0", "edsr/seed1", "edsr/seed2"]  # no filter
+
+
 def test_decode_upload_limits_have_friendly_messages():
     data = png(photo(40, 50))
     assert decode_upload(data, "a.png", max_bytes=len(data), max_pixels=2000).shape == (40, 50, 3)
@@ -72,7 +96,7 @@ def test_decode_upload_limits_have_friendly_messages():
 
 
 def test_compare_measures_both_against_the_original(models):
-    model, config = load_model(models / "edsr")
+    model, _ = load_model(models / "edsr")
     hr = photo(192, 256)
     lr = bicubic_resize(hr, 1 / 4)
     result = compare(model, 4, lr, hr)
@@ -169,10 +193,37 @@ def test_page_says_what_to_do_without_models(tmp_path):
     assert "No trained models" in at.warning[0].value and "--models" in at.warning[0].value
 
 
-def test_app_command_needs_a_models_folder(tmp_path):
+def test_page_offers_the_seeds_of_the_project(seeded, monkeypatch):
+    monkeypatch.delenv("SUPERRES_PROJECT", raising=False)
+    at = AppTest.from_function(run_page, args=(["--project", str(seeded)],), default_timeout=30).run()
+    assert not at.exception
+    assert at.selectbox(key="model").options == ["edsr/seed0 (x4)", "edsr/seed1 (x4)"]
+    at.selectbox(key="model").set_value(find_models(seeded / "data" / "06_models", (0, 1))[1]).run()
+    hr = photo(32, 24)
+    at.file_uploader(key="lr").set_value(("small.png", png(bicubic_resize(hr, 1 / 4)), "image/png")).run()
+    assert not at.exception and not at.error
+    button = at.get("download_button")[0]
+    assert button.proto.label == "Download the edsr/seed1 result (PNG)"
+
+
+def test_page_without_a_project_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.delenv("SUPERRES_PROJECT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    at = AppTest.from_function(run_page, args=([],), default_timeout=30).run()
+    assert not at.exception
+    assert f"no folder from {tmp_path.resolve()} up to /" in at.warning[0].value
+    assert "--models FOLDER" in at.warning[0].value
+
+
+def test_app_command_needs_a_models_folder(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from superres.commands import main
 
     result = CliRunner().invoke(main, ["app", "--models", str(tmp_path / "none")])
     assert result.exit_code != 0 and f"--models {tmp_path / 'none'}: no such folder" in result.output
+    monkeypatch.delenv("SUPERRES_PROJECT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    outside = CliRunner().invoke(main, ["app"])
+    assert outside.exit_code != 0 and f"no folder from {tmp_path.resolve()} up to /" in outside.output
+    assert "--project DIR" in outside.output and "--models FOLDER" in outside.output

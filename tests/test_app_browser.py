@@ -6,7 +6,6 @@ where that browser is not installed at all.
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import socket
@@ -19,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from test_app import photo, save_edsr
+
 from superres.data.degrade import bicubic_resize
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))

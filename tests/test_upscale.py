@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -12,13 +17,22 @@ from superres.commands import main
 from superres.inference import super_resolve, super_resolve_tiled, tile_spans
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, save_weights
+from superres.modelstore import COMPARISON, MODELS_DIR, REPORTING_DIR
 from superres.training.tracking import Tracker, register_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EDSR = {"n_resblocks": 1, "n_feats": 8}
 
 
 def rng_image(shape: tuple[int, ...], seed: int = 0, dtype=np.uint8, high: int = 256) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, high, shape, dtype=dtype)
+
+
+@pytest.fixture(autouse=True)
+def no_project_variable(monkeypatch):
+    """The tests say where the project is; the environment of the machine does not."""
+    monkeypatch.delenv("SUPERRES_PROJECT", raising=False)
 
 
 @pytest.fixture
@@ -29,6 +43,25 @@ def weights(tmp_path):
     model = create_model("edsr", scale=2, **EDSR)
     save_weights(folder, Weights(model.state_dict(), {"architecture": "edsr", "scale": 2, "model": EDSR}))
     return folder
+
+
+def save_tiny(folder, arch: str = "edsr", *, scale: int = 2, seed: int | None = None, val: float | None = None):
+    """Real tiny weights (different for each seed) and a config as training writes them."""
+    config = {"edsr": EDSR, "srcnn": {"f1": 4, "f2": 4}}[arch]
+    torch.manual_seed(seed or 0)
+    model = create_model(arch, scale=scale, **config)
+    extra = {k: v for k, v in (("seed", seed), ("best_val_psnr_y", val)) if v is not None}
+    save_weights(folder, Weights(model.state_dict(), {"architecture": arch, "scale": scale, "model": config, **extra}))
+    return folder
+
+
+def make_project(root, seeds=(0,)):
+    """An empty project folder: its markers, its params.yaml seeds, and the data folders."""
+    (root / "data" / "06_models").mkdir(parents=True)
+    (root / "data" / "08_reporting").mkdir(parents=True)
+    (root / "dvc.yaml").write_text("stages: {}\n")
+    (root / "params.yaml").write_text(f"seeds: {list(seeds)}\n")
+    return root
 
 
 def upscale(*args: str):
@@ -159,24 +192,24 @@ def test_unknown_model_and_wrong_scale_are_one_line(tmp_path, weights):
 
 
 def test_default_model_is_the_best_of_the_latest_report(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "data" / "08_reporting").mkdir(parents=True)
-    # vdsr is best but has no weights here; bicubic has weights but no parameters: it is not trained
-    (tmp_path / "data" / "08_reporting" / "comparison.csv").write_text(
-        "architecture,parameters,test/psnr_y\nedsr,100,31.0\nsrcnn,50,32.0\nbicubic,0,33.0\nvdsr,70,35.0\n")
-    models = tmp_path / "data" / "06_models"
-    save_weights(models / "bicubic", Weights({}, {"architecture": "bicubic", "scale": 2, "model": {}}))
-    for arch, config in (("edsr", EDSR), ("srcnn", {"f1": 4, "f2": 4})):
-        model = create_model(arch, scale=2, **config)
-        save_weights(models / arch, Weights(model.state_dict(), {"architecture": arch, "scale": 2, "model": config}))
+    project = make_project(tmp_path / "project", seeds=[0, 1])
+    # vdsr is best but has no weights here; bicubic has weights but no parameters: it is not trained;
+    # srcnn has weights only in a seed params.yaml no longer lists. The std column is the report's, ignored.
+    (project / "data" / "08_reporting" / "comparison.csv").write_text(
+        "architecture,parameters,test/psnr_y,test/psnr_y_std\n"
+        "edsr,100,31.0,0.9\nsrcnn,50,32.0,0.1\nbicubic,0,33.0,0.0\nvdsr,70,35.0,0.2\nunet,60,34.0,\n")
+    models = project / "data" / "06_models"
+    save_weights(models / "bicubic" / "seed0", Weights({}, {"architecture": "bicubic", "scale": 2, "model": {}}))
+    save_tiny(models / "srcnn" / "seed5", "srcnn", seed=5, val=40.0)
+    save_tiny(models / "edsr" / "seed0", "edsr", seed=0, val=30.0)
+    save_tiny(models / "edsr" / "seed1", "edsr", seed=1, val=30.5)
+    monkeypatch.chdir(project)
     Image.fromarray(rng_image((8, 8, 3))).save("in.png")
-    result = upscale("in.png", "-o", "out")
+    result = upscale("in.png", "-o", "out", "--tile", "0")
     assert result.exit_code == 0, result.output
-    assert "with srcnn" in result.output
-
-    listing = CliRunner().invoke(main, ["models"])
-    assert listing.exit_code == 0
-    assert [line.split()[0] for line in listing.output.splitlines()[1:]] == ["bicubic", "edsr", "srcnn"]
+    assert "with edsr/seed1" in result.output and "comparison.csv" in result.output
+    expected = super_resolve(load_model(models / "edsr" / "seed1")[0], rng_image((8, 8, 3)))
+    assert np.array_equal(np.asarray(Image.open("out/in.png")), expected)
 
 
 def test_registered_mlflow_model(tmp_path, monkeypatch, weights):
@@ -223,3 +256,185 @@ def test_tiled_x4_in_several_bands_per_tile_row():
     tiled = super_resolve_tiled(model, image, tile=64, overlap=16)
     assert tiled.shape == (600, 308, 3)
     assert np.abs(tiled.astype(int) - super_resolve(model, image)).max() <= 1
+
+
+def superres(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The installed `superres` command in a process of its own, run in ``cwd``."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("SUPERRES_PROJECT", "MLFLOW_TRACKING_URI")}
+    environment.update({"OMP_NUM_THREADS": "1", **(env or {})})
+    return subprocess.run([sys.executable, "-m", "superres", *args], check=False, cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_bicubic_from_outside_the_project_needs_nothing_trained(tmp_path):
+    """A folder with no project above it: bicubic runs at x3 and at x2 without --scale, exactly bicubic."""
+    assert not any((folder / "dvc.yaml").exists() for folder in (tmp_path, *tmp_path.parents))
+    image = rng_image((21, 34, 3))
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    x3 = superres("upscale", "photo.png", "-o", "x3", "--model", "bicubic", "--scale", "3", "--tile", "0",
+                  cwd=tmp_path)
+    assert x3.returncode == 0, x3.stderr
+    written = np.asarray(Image.open(tmp_path / "x3" / "photo.png"))
+    assert written.shape == (63, 102, 3)
+    assert np.array_equal(written, super_resolve(create_model("bicubic", scale=3), image))
+    assert "upscaled x3 with bicubic" in x3.stderr
+
+    default = superres("upscale", "photo.png", "-o", "x2", "--model", "bicubic", cwd=tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert Image.open(tmp_path / "x2" / "photo.png").size == (68, 42)
+    assert "x2 by default" in default.stderr
+
+    trained = superres("upscale", "photo.png", "-o", "edsr", "--model", "edsr", cwd=tmp_path)
+    assert trained.returncode != 0 and not (tmp_path / "edsr").exists()
+    error = trained.stderr.strip()
+    assert len(error.splitlines()) == 1 and "Traceback" not in error
+    assert f"no folder from {tmp_path.resolve()} up to /" in error
+    assert "--project DIR" in error and "SUPERRES_PROJECT=DIR" in error and "dvc.yaml and params.yaml" in error
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_bicubic_at_every_usual_scale(tmp_path, monkeypatch, scale):
+    monkeypatch.chdir(tmp_path)
+    image = rng_image((13, 9, 1))
+    Image.fromarray(image[:, :, 0]).save("gray.png")
+    result = upscale("gray.png", "-o", "out", "--model", "bicubic", "--scale", str(scale), "--tile", "8")
+    assert result.exit_code == 0, result.output
+    written = np.asarray(Image.open("out/gray.png"))
+    assert written.shape == (13 * scale, 9 * scale)
+    whole = super_resolve(create_model("bicubic", scale=scale), image)[:, :, 0]
+    assert np.abs(written.astype(int) - whole).max() <= 1  # tiles of 8 with 32 pixels of context
+
+
+@pytest.fixture
+def seeded_project(tmp_path):
+    """A project trained with seeds 0-2 (seed1 and seed2 tie on validation: seed1 wins), a stale seed3 left from
+    an earlier run with the best validation of all, an srcnn in the layout before seeds, and each seed's test
+    PSNR-Y in its metrics.json."""
+    root = make_project(tmp_path / "project", seeds=[0, 1, 2])
+    models = root / "data" / "06_models"
+    for seed, val in ((0, 30.0), (1, 31.5), (2, 31.5), (3, 45.0)):
+        save_tiny(models / "edsr" / f"seed{seed}", seed=seed, val=val)
+        metrics = root / "data" / "08_reporting" / "edsr" / f"seed{seed}" / "metrics.json"
+        metrics.parent.mkdir(parents=True)
+        metrics.write_text(f'{{"test/psnr_y": {29 + seed}.25}}')
+    (models / "edsr" / "seed0" / "history.csv").write_text("step,psnr_y\n")
+    (models / "edsr" / "seed4").mkdir()  # a seed folder without weights (training under way): not a model
+    save_tiny(models / "srcnn", "srcnn", seed=None, val=None)
+    (root / "elsewhere" / "deep").mkdir(parents=True)
+    Image.fromarray(rng_image((10, 12, 3))).save(tmp_path / "photo.png")
+    return root
+
+
+def expected_of(folder: Path) -> np.ndarray:
+    return super_resolve(load_model(folder)[0], rng_image((10, 12, 3)))
+
+
+def test_architecture_key_picks_the_seed_with_the_best_validation_from_anywhere(seeded_project, tmp_path):
+    """From a subfolder of the project, with --project from outside it, and with SUPERRES_PROJECT: edsr is
+    seed1 (best validation among params.yaml's seeds, ties to the lowest), never the stale seed3."""
+    seed1 = seeded_project / "data" / "06_models" / "edsr" / "seed1"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    photo = str(tmp_path / "photo.png")
+    runs = {
+        "subfolder": superres("upscale", photo, "-o", "a", "--model", "edsr", "--tile", "0",
+                              cwd=seeded_project / "elsewhere" / "deep"),
+        "--project": superres("upscale", photo, "-o", "b", "--model", "edsr", "--tile", "0",
+                              "--project", str(seeded_project), cwd=outside),
+        "SUPERRES_PROJECT": superres("upscale", photo, "-o", "c", "--model", "edsr", "--tile", "0", cwd=outside,
+                                     env={"SUPERRES_PROJECT": str(seeded_project)}),
+    }
+    outputs = {"subfolder": seeded_project / "elsewhere" / "deep" / "a", "--project": outside / "b",
+               "SUPERRES_PROJECT": outside / "c"}
+    for how, run in runs.items():
+        assert run.returncode == 0, (how, run.stderr)
+        assert "with edsr/seed1" in run.stderr, how
+        assert "best validation PSNR-Y of 3 seeds (seed0 30.00 dB, seed1 31.50 dB, seed2 31.50 dB)" in run.stderr
+        assert "seed3" not in run.stderr
+        assert np.array_equal(np.asarray(Image.open(outputs[how] / "photo.png")), expected_of(seed1)), how
+
+
+def test_a_named_seed_and_the_layout_before_seeds(seeded_project, tmp_path, monkeypatch):
+    monkeypatch.chdir(seeded_project / "elsewhere")
+    models = seeded_project / "data" / "06_models"
+    photo = str(tmp_path / "photo.png")
+    named = upscale(photo, "-o", "named", "--model", "edsr/seed3", "--tile", "0")
+    assert named.exit_code == 0, named.output
+    assert "with edsr/seed3" in named.output and "no longer lists" in named.output
+    assert np.array_equal(np.asarray(Image.open("named/photo.png")), expected_of(models / "edsr" / "seed3"))
+
+    old = upscale(photo, "-o", "old", "--model", "srcnn", "--tile", "0")
+    assert old.exit_code == 0, old.output
+    assert np.array_equal(np.asarray(Image.open("old/photo.png")), expected_of(models / "srcnn"))
+
+    folder = upscale(photo, "-o", "folder", "--model", str(models / "edsr"), "--tile", "0")
+    assert folder.exit_code == 0, folder.output  # a folder of seed folders given as a path: its best seed of all
+    assert np.array_equal(np.asarray(Image.open("folder/photo.png")), expected_of(models / "edsr" / "seed3"))
+
+    missing = upscale(photo, "-o", "missing", "--model", "edsr/seed4")
+    assert missing.exit_code != 0 and "edsr/seed0, edsr/seed1, edsr/seed2, edsr/seed3" in missing.output
+    untrained = upscale(photo, "-o", "missing", "--model", "vdsr")
+    assert untrained.exit_code != 0 and f"no trained weights in {models / 'vdsr'}" in untrained.output
+    assert "kedro run --pipelines=vdsr" in untrained.output and not Path("missing").exists()
+    wrong_scale = upscale(photo, "-o", "missing", "--model", "edsr", "--scale", "4")
+    assert wrong_scale.exit_code != 0 and "upscales x2, not x4" in wrong_scale.output and "seed1" in wrong_scale.output
+
+
+def test_a_folder_with_a_checkpoint_and_its_config_still_loads(tmp_path, monkeypatch):
+    """Not every folder is the project's layout: config.json beside one .pth checkpoint is a model too."""
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    model = create_model("edsr", scale=2, **EDSR).eval()
+    Path("foreign").mkdir()
+    torch.save({"params_ema": model.state_dict()}, "foreign/net.pth")
+    Path("foreign/config.json").write_text('{"architecture": "edsr", "scale": 2, "model": {"n_resblocks": 1, '
+                                           '"n_feats": 8}}')
+    Image.fromarray(rng_image((8, 8, 3))).save("in.png")
+    result = upscale("in.png", "-o", "out", "--model", "foreign", "--tile", "0")
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(np.asarray(Image.open("out/in.png")), super_resolve(model, rng_image((8, 8, 3))))
+
+
+def test_only_stale_seeds_are_refused_with_the_names_to_give(seeded_project, monkeypatch):
+    (seeded_project / "params.yaml").write_text("seeds: [7]\n")
+    monkeypatch.chdir(seeded_project)
+    result = upscale("missing.png", "-o", "out", "--model", "edsr")
+    assert result.exit_code != 0
+    assert "none of the seeds of params.yaml (7)" in result.output and "--model edsr/seed0" in result.output
+
+
+def test_a_wrong_project_says_so(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = upscale(str(tmp_path / "x.png"), "-o", str(tmp_path / "out"), "--model", "edsr",
+                     "--project", str(tmp_path / "empty"))
+    assert result.exit_code != 0
+    assert f"--project {tmp_path / 'empty'}: {tmp_path / 'empty'} is not a superres project" in result.output
+    env = CliRunner(env={"SUPERRES_PROJECT": str(tmp_path / "empty")}).invoke(
+        main, ["upscale", str(tmp_path / "x.png"), "-o", str(tmp_path / "out"), "--model", "edsr"])
+    assert env.exit_code != 0 and f"SUPERRES_PROJECT={tmp_path / 'empty'}: " in env.output
+
+
+def test_models_lists_each_seed_and_marks_the_one_a_key_picks(seeded_project, monkeypatch):
+    monkeypatch.chdir(seeded_project / "elsewhere")
+    listing = CliRunner().invoke(main, ["models"])
+    assert listing.exit_code == 0, listing.output
+    lines = {line.split()[0]: line for line in listing.output.splitlines()[1:]}
+    assert list(lines) == ["bicubic", "edsr/seed0", "edsr/seed1", "edsr/seed2", "edsr/seed3", "srcnn"]
+    assert "30.00 dB" in lines["edsr/seed0"] and "29.25 dB" in lines["edsr/seed0"]  # validation, then test
+    assert lines["edsr/seed1"].endswith("<- --model edsr") and "30.25 dB" in lines["edsr/seed1"]
+    assert "<- --model" not in lines["edsr/seed2"]
+    assert "stale" in lines["edsr/seed3"]
+    assert "x2" in lines["srcnn"] and "any" in lines["bicubic"]
+
+
+def test_store_paths_are_the_catalogs():
+    """The paths modelstore reads are where the catalog has training, evaluation and the report write."""
+    import yaml
+
+    catalog = yaml.safe_load((ROOT / "conf" / "base" / "catalog.yml").read_text())
+    model = next(entry for entry in catalog.values()
+                 if isinstance(entry, dict) and entry.get("type", "").endswith("WeightsDataset"))
+    assert model["path"] == f"{MODELS_DIR}/{{arch}}/seed{{seed}}"
+    metrics = [entry["filepath"] for name, entry in catalog.items() if name.endswith(".metrics")]
+    assert metrics == [f"{REPORTING_DIR}/{{arch}}/seed{{seed}}/metrics.json"]
+    assert catalog["comparison_table"]["filepath"] == str(COMPARISON)

@@ -2,17 +2,18 @@
 
 ``upscale`` runs a model over files and folders tile by tile (memory bounded by the tile), keeping
 names, subfolders, gray, alpha and the ICC profile; ``models`` lists what ``--model`` can name;
-``export`` writes a model as ONNX. Errors a user can cause become one line on stderr and a
-non-zero exit; with many images, the others still run.
+``export`` writes a model as ONNX. They run from any folder: ``--model bicubic`` needs nothing
+trained, and trained weights are looked up in the project (:mod:`superres.modelstore`). Errors a user
+can cause become one line on stderr and a non-zero exit; with many images, the others still run.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,18 +31,29 @@ from PIL import Image, ImageOps
 from torch import nn
 from tqdm import tqdm
 
-from superres.app.core import find_models
 from superres.atomic import atomic_path
 from superres.data.imageio import IMAGE_SUFFIXES, read_image
 from superres.errors import SuperresError
 from superres.inference import iter_tiled_bands, pick_device, super_resolve, tile_spans
-from superres.models.weights import WEIGHTS_FILE, load_any, load_weights
+from superres.models import REGISTRY, create_model
+from superres.models.weights import load_any, load_weights
+from superres.modelstore import (
+    PROJECT_ENV,
+    ProjectNotFoundError,
+    best_trained_architecture,
+    find_project,
+    holds_weights,
+    list_models,
+    pick_seed,
+    report_metric,
+    resolve_folder,
+    resolve_trained,
+    seed_folders,
+)
 from superres.profiles import apply_profile
 
 log = logging.getLogger(__name__)
 
-MODELS_DIR = Path("data/06_models")
-COMPARISON = Path("data/08_reporting/comparison.csv")
 MAX_PIXELS = 100_000_000
 # --format -> (Pillow format, suffix, save options); None keeps the input's format when it is one of these.
 FORMATS = {
@@ -55,21 +67,67 @@ _ALPHA_FORMATS = {"png", "webp", "tiff"}
 _ORIENTATION_TAG = 0x0112
 
 
-def best_trained_architecture(comparison: Path = COMPARISON, models_dir: Path = MODELS_DIR) -> str:
-    """The architecture of the latest report with the highest test PSNR-Y among those with trained weights."""
+BICUBIC_SCALE = 2  # bicubic's factor when --scale is not given
+
+
+@dataclass
+class ResolvedModel:
+    """The model ``--model`` named, ready to run, with how to name it and where it came from."""
+
+    net: nn.Module
+    config: dict[str, Any]
+    name: str  # as the summary line names it: edsr/seed1, bicubic, a folder, models:/NAME/VERSION
+    origin: str  # where its weights come from, and why these
+
+
+def _is_trained_name(name: str) -> bool:
+    """An architecture key or ``<key>/seed<s>``: the project's trained weights, whatever the working directory holds."""
+    arch, slash, rest = name.partition("/")
+    return arch in REGISTRY and (not slash or re.fullmatch(r"seed\d+", rest) is not None)
+
+
+def _from_project(name: str | None, project: Path | None, device: torch.device) -> ResolvedModel:
+    """The trained weights of the project for ``name`` (an architecture key, ``<key>/seed<s>``, or None: the
+    best architecture of the latest report)."""
     try:
-        with comparison.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise SuperresError(f"no --model given and no report in {comparison}; run `dvc repro` first, "
-                            "or give --model (an architecture key, a weights folder or file, or models:/NAME/VERSION)"
-                            ) from None
-    trained = [row for row in rows  # bicubic, the baseline, has no parameters: it is not a trained model
-               if (models_dir / row["architecture"] / WEIGHTS_FILE).exists() and float(row.get("parameters") or 1) > 0]
-    if not trained:
-        raise SuperresError(f"no architecture of {comparison} has trained weights in {models_dir}; "
-                            "run `dvc repro` (or `dvc pull`) first, or give --model")
-    return max(trained, key=lambda row: float(row["test/psnr_y"]))["architecture"]
+        found = find_project(project)
+    except ProjectNotFoundError as exc:
+        if name is None:
+            hint = " (--model bicubic needs no project)"
+        else:
+            hint = f" (for the folder {name} here, write ./{name})" if Path(name).exists() else ""
+        what = f"--model {name}" if name else "no --model given"
+        raise SuperresError(f"{what}: the trained weights are in a project, and {exc}{hint}") from None
+    why = ""
+    if name is None:
+        name = best_trained_architecture(found)
+        why = f"the best test PSNR-Y (mean over seeds) of {found.comparison}; "
+    choice = resolve_trained(found, name)
+    weights = load_weights(choice.model.folder, device)
+    return ResolvedModel(weights.build(device), weights.config, choice.model.name,
+                         f"{choice.model.folder} ({why}{choice.reason})")
+
+
+def _registered(name: str, project: Path | None, device: torch.device) -> ResolvedModel:
+    """A registered MLflow model ``models:/NAME/VERSION`` from MLFLOW_TRACKING_URI, else the project's store."""
+    from superres.training.tracking import default_tracking_uri, download_model  # MLflow loads slowly
+
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        root = Path.cwd()  # unused: the environment names the store
+    else:
+        try:
+            root = find_project(project).root
+        except ProjectNotFoundError as exc:
+            raise SuperresError(f"--model {name}: the registered models are in the project's MLflow store "
+                                f"(or MLFLOW_TRACKING_URI), and {exc}") from None
+    uri = default_tracking_uri(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = download_model(name, tmp, uri)
+        except (LookupError, ValueError) as exc:
+            raise SuperresError(f"--model {name}: {exc}; list the registered models with `superres models`") from None
+        weights = load_weights(folder, device)
+    return ResolvedModel(weights.build(device), weights.config, name, f"the MLflow store {uri}")
 
 
 def resolve_model(
@@ -78,35 +136,39 @@ def resolve_model(
     *,
     overrides: dict[str, Any] | None = None,
     scale: int | None = None,
-) -> tuple[nn.Module, dict[str, Any]]:
-    """The model named by ``--model``: None (the best of the latest report), ``models:/NAME/VERSION``
-    (a registered MLflow model), a weights folder or checkpoint file, or an architecture key (its
-    trained weights in ``MODELS_DIR``). ``overrides`` (``--arch``, ``--scale``, ``--model-config``)
-    complete the config of a foreign checkpoint; ``scale``, when given, must be the model's."""
-    overrides = overrides or {}
-    name = model or best_trained_architecture()
-    if name.startswith("models:/"):
-        from superres.training.tracking import default_tracking_uri, download_model  # MLflow loads slowly
-
-        with tempfile.TemporaryDirectory() as tmp:
-            try:
-                folder = download_model(name, tmp, default_tracking_uri(Path.cwd()))
-            except (LookupError, ValueError) as exc:
-                raise SuperresError(f"--model {name}: {exc}; list the registered models with `superres models`"
-                                    ) from None
-            weights = load_weights(folder, device)
-    elif Path(name).exists():
-        weights = load_any(name, overrides, device)
-    elif (MODELS_DIR / name).is_dir():
-        weights = load_weights(MODELS_DIR / name, device)
+    project: Path | None = None,
+) -> ResolvedModel:
+    """The model named by ``--model``: ``bicubic`` (no weights: any ``scale``, default x2), an architecture
+    key or ``<key>/seed<s>`` (the trained weights of the project: ``project``, ``SUPERRES_PROJECT`` or the
+    one above the working directory), None (the best of the project's latest report),
+    ``models:/NAME/VERSION`` (a registered MLflow model), or a weights folder or checkpoint file.
+    ``overrides`` (``--arch``, ``--scale``, ``--model-config``) complete the config of a foreign
+    checkpoint; ``scale``, when given, must be the model's."""
+    if model == "bicubic":
+        factor = scale or BICUBIC_SCALE
+        net = create_model("bicubic", scale=factor).to(device).eval()
+        origin = "built in, no weights" + ("" if scale else f" (x{BICUBIC_SCALE} by default; --scale N for another)")
+        return ResolvedModel(net, {"architecture": "bicubic", "scale": factor, "model": {}}, "bicubic", origin)
+    if model is None or _is_trained_name(model):
+        resolved = _from_project(model, project, device)
+    elif model.startswith("models:/"):
+        resolved = _registered(model, project, device)
+    elif Path(model).is_dir() and not holds_weights(Path(model)) and seed_folders(Path(model)):
+        choice = resolve_folder(Path(model))  # a folder of seed folders: its best seed on validation
+        weights = load_weights(choice.model.folder, device)
+        origin = f"{choice.model.folder} ({choice.reason})"
+        resolved = ResolvedModel(weights.build(device), weights.config, model, origin)
+    elif Path(model).exists():
+        weights = load_any(model, overrides or {}, device)
+        resolved = ResolvedModel(weights.build(device), weights.config, model, model)
     else:
-        raise SuperresError(f"--model {name}: no file or folder {name} and no trained weights in {MODELS_DIR / name}; "
-                            f"train it first (`kedro run --pipelines={name}`), give a weights folder or checkpoint, "
-                            "or models:/NAME/VERSION (see `superres models`)")
-    if scale is not None and int(weights.config["scale"]) != scale:
-        raise SuperresError(f"--model {name} upscales x{weights.config['scale']}, not x{scale} (--scale); "
-                            f"give --scale {weights.config['scale']} or a model trained for x{scale}")
-    return weights.build(device), weights.config
+        raise SuperresError(f"--model {model}: no file or folder {model}, and not an architecture key "
+                            f"({', '.join(sorted(REGISTRY))}; or KEY/seedN); see `superres models`")
+    if scale is not None and int(resolved.config["scale"]) != scale:
+        factor = resolved.config["scale"]
+        raise SuperresError(f"--model {model or resolved.name} ({resolved.origin}) upscales x{factor}, not x{scale} "
+                            f"(--scale); give --scale {factor}, a model trained for x{scale}, or --model bicubic")
+    return resolved
 
 
 @dataclass
@@ -179,21 +241,33 @@ def _collect(inputs: tuple[Path, ...]) -> list[tuple[Path, Path]]:
     return files
 
 
+PROJECT_HELP = (f"The superres project (the folder holding dvc.yaml and params.yaml) whose trained models "
+                f"--model names. Default: ${PROJECT_ENV}, else the nearest such folder at or above the working "
+                "directory.")
+
+
+def project_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--project", default=None, type=click.Path(path_type=Path), help=PROJECT_HELP)(command)
+
+
 def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options that name a model, shared by ``upscale`` and ``export``."""
     options = [
         click.option("--model", default=None,
-                     help="Architecture key (its trained weights), weights folder, .pth/.pt checkpoint, or "
-                          "models:/NAME/VERSION. Default: the best model of the latest report."),
+                     help="bicubic (no weights, any --scale); an architecture key: its trained weights in the "
+                          "project, the seed with the best validation PSNR-Y; KEY/seedN: that seed; a weights "
+                          "folder; a .pth/.pt checkpoint; or models:/NAME/VERSION. Default: the best architecture "
+                          "of the project's latest report."),
         click.option("--arch", default=None, help="Architecture of a foreign .pth/.pt checkpoint."),
-        click.option("--scale", default=None, type=click.IntRange(min=1),
-                     help="Upscaling factor: the model's (checked), or that of a foreign checkpoint."),
+        click.option("--scale", default=None, type=click.IntRange(min=2),
+                     help=f"Upscaling factor: bicubic's (default {BICUBIC_SCALE}), a trained model's (checked: "
+                          "each has one), or that of a foreign checkpoint."),
         click.option("--model-config", default=None,
                      help="JSON constructor arguments of a foreign checkpoint's model."),
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    return project_option(command)
 
 
 def _device(name: str) -> torch.device:
@@ -223,7 +297,8 @@ def _overrides(arch: str | None, scale: int | None, model_config: str | None) ->
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
 def main(verbose: bool) -> None:
     """superres: super-resolution models trained by this project's pipelines."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 @main.command()
@@ -240,15 +315,19 @@ def main(verbose: bool) -> None:
               help="Larger inputs are refused before decoding (decompression bombs).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (never an input file).")
 def upscale(inputs: tuple[Path, ...], output: Path, model: str | None, arch: str | None, scale: int | None,
-            model_config: str | None, tile: int, overlap: int, device: str, fmt: str | None, max_pixels: int,
-            overwrite: bool) -> None:
-    """Upscale INPUTS (image files, or folders searched recursively) into OUTPUT, keeping names and subfolders."""
+            model_config: str | None, project: Path | None, tile: int, overlap: int, device: str, fmt: str | None,
+            max_pixels: int, overwrite: bool) -> None:
+    """Upscale INPUTS (image files, or folders searched recursively) into OUTPUT, keeping names and subfolders.
+
+    `--model bicubic --scale N` works anywhere, with nothing trained (x2 without --scale)."""
     try:
         torch_device = _device(device)
-        net, config = resolve_model(model, torch_device, overrides=_overrides(arch, scale, model_config), scale=scale)
+        resolved = resolve_model(model, torch_device, overrides=_overrides(arch, scale, model_config), scale=scale,
+                                 project=project)
     except SuperresError as exc:
         raise click.ClickException(str(exc)) from None
-    factor, files = int(config["scale"]), _collect(inputs)
+    net, factor, files = resolved.net, int(resolved.config["scale"]), _collect(inputs)
+    click.echo(f"model: {resolved.name} x{factor}, {resolved.origin}", err=True)
     sources = {f.resolve() for f, _ in files}
     failures, megapixels, start = 0, 0.0, time.perf_counter()
     for source_path, relative in tqdm(files, desc="images", unit="image", disable=None):
@@ -274,41 +353,54 @@ def upscale(inputs: tuple[Path, ...], output: Path, model: str | None, arch: str
         except SuperresError as exc:
             failures += 1
             click.echo(f"superres: {exc}", err=True)
-    click.echo(f"{len(files) - failures} of {len(files)} images upscaled x{factor} with {config['architecture']}: "
+    click.echo(f"{len(files) - failures} of {len(files)} images upscaled x{factor} with {resolved.name}: "
                f"{megapixels:.1f} megapixels written in {time.perf_counter() - start:.1f} s -> {output}", err=True)
     if failures:
         sys.exit(1)
 
 
-def _report_psnr(architecture: str) -> float | None:
-    try:
-        metrics = Path("data/08_reporting") / architecture / "metrics.json"
-        return json.loads(metrics.read_text(encoding="utf-8"))["test/psnr_y"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 @main.command()
-def models() -> None:
-    """List the models `upscale --model` can use: trained weights and registered MLflow models."""
+@project_option
+def models(project: Path | None) -> None:
+    """List what `upscale --model` can name: bicubic, each seed of the project's trained models, registered
+    MLflow models. The seed an architecture key picks is marked."""
     from superres.training.tracking import default_tracking_uri, registered_models  # MLflow loads slowly
 
-    trained = find_models(MODELS_DIR, include_baseline=True)
-    rows = [(m.name, m.architecture, m.scale, _report_psnr(m.name)) for m in trained]
+    rows: list[tuple[str, str, str, float | None, float | None, str]] = [
+        ("bicubic", "bicubic", "any", None, None, f"no weights: --scale N, x{BICUBIC_SCALE} without")]
+    try:
+        found = find_project(project)
+    except ProjectNotFoundError as exc:
+        if project is not None or os.environ.get(PROJECT_ENV):
+            raise click.ClickException(str(exc)) from None
+        found = None
+        click.echo(f"superres: no trained models listed: {exc}", err=True)
+    try:
+        if found is not None:
+            seeds = found.seeds()
+            trained = [m for m in list_models(found.models_dir, seeds, include_stale=True)
+                       if m.architecture != "bicubic"]  # the baseline is listed once, above
+            current = [m for m in trained if "/" in m.name and not m.stale]  # seed folders --model KEY picks from
+            best = {arch: pick_seed([m for m in current if m.name.split("/")[0] == arch])
+                    for arch in {m.name.split("/")[0] for m in current}}
+            for m in trained:
+                arch = m.name.split("/")[0]
+                note = ("stale: seed not in params.yaml seeds" if m.stale
+                        else f"<- --model {arch}" if best.get(arch) is m else "")
+                rows.append((m.name, m.architecture, f"x{m.scale}", m.val_psnr_y, report_metric(found, m), note))
+    except SuperresError as exc:
+        raise click.ClickException(str(exc)) from None
 
-    uri = default_tracking_uri(Path.cwd())
-    if os.environ.get("MLFLOW_TRACKING_URI") or Path("mlflow.db").exists():  # never create an empty store
+    if os.environ.get("MLFLOW_TRACKING_URI") or (found is not None and (found.root / "mlflow.db").exists()):
+        uri = default_tracking_uri(found.root if found is not None else Path.cwd())  # never creates an empty store
         for row in registered_models(uri):
-            name = f"models:/{row['name']}/{row['version']}"
-            rows.append((name, row["architecture"], row["scale"], row["test/psnr_y"]))
-    if not rows:
-        click.echo(f"no trained weights in {MODELS_DIR} and no registered models in {uri}; run `dvc repro` first",
-                   err=True)
-        return
-    click.echo(f"{'--model':<32} {'architecture':<14} {'scale':>5} {'test PSNR-Y':>12}")
-    for name, architecture, scale, psnr in rows:
-        psnr_text = f"{float(psnr):.2f} dB" if psnr is not None else "-"
-        click.echo(f"{name:<32} {architecture or '-':<14} {'x' + str(scale) if scale else '-':>5} {psnr_text:>12}")
+            scale = f"x{row['scale']}" if row["scale"] else "-"
+            rows.append((f"models:/{row['name']}/{row['version']}", row["architecture"] or "-", scale, None,
+                         row["test/psnr_y"], ""))
+    click.echo(f"{'--model':<28} {'architecture':<13} {'scale':>5} {'val PSNR-Y':>11} {'test PSNR-Y':>12}  note")
+    for name, architecture, scale, val, test, note in rows:
+        val_text, test_text = (f"{float(v):.2f} dB" if v is not None else "-" for v in (val, test))
+        click.echo(f"{name:<28} {architecture:<13} {scale:>5} {val_text:>11} {test_text:>12}  {note}".rstrip())
 
 
 @main.command()
@@ -316,8 +408,8 @@ def models() -> None:
 @click.option("--format", "fmt", default="onnx", show_default=True, type=click.Choice(["onnx"]), help="Export format.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="File to write (model.onnx).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def export(model: str | None, arch: str | None, scale: int | None, model_config: str | None, fmt: str, output: Path,
-           overwrite: bool) -> None:
+def export(model: str | None, arch: str | None, scale: int | None, model_config: str | None, project: Path | None,
+           fmt: str, output: Path, overwrite: bool) -> None:
     """Export a model for other runtimes: ONNX with dynamic height and width."""
     from superres.export import export_onnx  # imports onnx, which `upscale` does not need
 
@@ -325,35 +417,47 @@ def export(model: str | None, arch: str | None, scale: int | None, model_config:
         if output.exists() and not overwrite:
             raise SuperresError(f"{output} exists; give --overwrite to replace it")
         overrides = _overrides(arch, scale, model_config)
-        net, config = resolve_model(model, torch.device("cpu"), overrides=overrides, scale=scale)
-        export_onnx(net, output)
+        resolved = resolve_model(model, torch.device("cpu"), overrides=overrides, scale=scale, project=project)
+        export_onnx(resolved.net, output)
     except SuperresError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{config['architecture']} x{config['scale']} exported to {output} ({fmt})", err=True)
+    click.echo(f"{resolved.name} ({resolved.config['architecture']} x{resolved.config['scale']}, {resolved.origin}) "
+               f"exported to {output} ({fmt})", err=True)
 
 
 @main.command()
-@click.option("--models", default=str(MODELS_DIR), show_default=True, type=click.Path(path_type=Path),
-              help="Folder whose subfolders hold trained weights.")
+@click.option("--models", default=None, type=click.Path(path_type=Path),
+              help="Folder whose subfolders hold trained weights (each seed of <arch>/seed<s>/ is offered). "
+                   "Default: data/06_models of the project, the seeds params.yaml lists.")
+@project_option
 @click.option("--port", default=8501, show_default=True, type=int, help="Port of the web server.")
-@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Largest accepted upload, in MB.")
 @click.option("--max-pixels", default=1_000_000, show_default=True, type=click.IntRange(min=1),
               help="Largest accepted image to upscale, in pixels.")
-def app(models: Path, port: int, address: str, device: str, max_upload_mb: float, max_pixels: int) -> None:
+def app(models: Path | None, project: Path | None, port: int, address: str, device: str, max_upload_mb: float,
+        max_pixels: int) -> None:
     """Serve the web app: upload an image, compare bicubic with a model, download the result."""
     from superres.app import SCRIPT
 
-    if not models.is_dir():
-        raise click.ClickException(f"--models {models}: no such folder; train a model first (`kedro run --pipelines=edsr`) "
-                                   "or give the folder holding the model folders")
+    if models is not None:
+        if not models.is_dir():
+            raise click.ClickException(f"--models {models}: no such folder; train a model first "
+                                       "(`kedro run --pipelines=edsr`) or give the folder holding the model folders")
+        where = ["--models", str(models.resolve())]
+    else:
+        try:
+            where = ["--project", str(find_project(project).root)]
+        except SuperresError as exc:
+            raise click.ClickException(f"{exc}; or give --models FOLDER") from None
     command = [sys.executable, "-m", "streamlit", "run", str(SCRIPT), "--server.port", str(port),
                "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
                "--server.maxUploadSize", str(max(1, math.ceil(max_upload_mb))),
-               "--", "--models", str(models.resolve()), "--device", device, "--max-upload-mb", str(max_upload_mb),
+               "--", *where, "--device", device, "--max-upload-mb", str(max_upload_mb),
                "--max-pixels", str(max_pixels)]
     try:
         sys.exit(subprocess.call(command))

@@ -10,8 +10,6 @@ SSIM on Y, ``scale`` pixels shaved).
 from __future__ import annotations
 
 import io
-import json
-import logging
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,29 +26,11 @@ from superres.errors import InvalidImageError
 from superres.inference import super_resolve, super_resolve_tiled
 from superres.metrics import image_metrics
 from superres.models import create_model
-from superres.models.weights import CONFIG_FILE, WEIGHTS_FILE
-
-logger = logging.getLogger(__name__)
+from superres.modelstore import StoredModel, list_models
 
 MiB = 1024 * 1024
 # The model runs tile by tile so memory stays bounded whatever the upload; the overlap hides the seams.
 TILE, OVERLAP = 256, 32
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """A trained model the app offers: its folder and what its config says."""
-
-    name: str
-    folder: Path
-    architecture: str
-    scale: int
-
-    @property
-    def label(self) -> str:
-        if self.name == self.architecture:
-            return f"{self.name} (x{self.scale})"
-        return f"{self.name} ({self.architecture}, x{self.scale})"
 
 
 @dataclass(frozen=True)
@@ -64,26 +44,16 @@ class Comparison:
     seconds: float
 
 
-def find_models(models_dir: str | Path, *, include_baseline: bool = False) -> list[ModelChoice]:
-    """The trained models under ``models_dir``: every subfolder holding weights and a config.
+def find_models(models_dir: str | Path, seeds: tuple[int, ...] | None = None, *,
+                include_baseline: bool = False) -> list[StoredModel]:
+    """The trained models under ``models_dir``: every subfolder holding weights and a config, and every
+    seed folder ``<arch>/seed<s>/`` of a seed in ``seeds`` (all seeds when None).
 
     Bicubic is left out unless ``include_baseline`` (the app always shows it as the baseline); a
     folder whose config cannot be read is skipped with a warning in the log.
     """
-    models_dir = Path(models_dir)
-    found = []
-    for folder in sorted(p for p in models_dir.glob("*") if p.is_dir()):
-        if not (folder / WEIGHTS_FILE).is_file() or not (folder / CONFIG_FILE).is_file():
-            continue
-        try:
-            config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-            choice = ModelChoice(folder.name, folder, str(config["architecture"]), int(config["scale"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("skipping %s: unreadable %s (%s)", folder, CONFIG_FILE, exc)
-            continue
-        if include_baseline or choice.architecture != "bicubic":
-            found.append(choice)
-    return found
+    found = list_models(Path(models_dir), seeds)
+    return [m for m in found if include_baseline or m.architecture != "bicubic"]
 
 
 def decode_upload(data: bytes, name: str, *, max_bytes: int, max_pixels: int) -> np.ndarray:

@@ -14,12 +14,13 @@ import numpy as np
 import streamlit as st
 from torch import nn
 
-from superres.app.core import MiB, Comparison, ModelChoice, compare, decode_upload, find_models, png_bytes, zoom
+from superres.app.core import Comparison, MiB, compare, decode_upload, find_models, png_bytes, zoom
 from superres.data.imageio import IMAGE_SUFFIXES
 from superres.errors import SuperresError
 from superres.inference import pick_device
 from superres.models import count_parameters
 from superres.models.weights import WEIGHTS_FILE, load_model
+from superres.modelstore import StoredModel, find_project
 
 UPLOAD_TYPES = sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES)  # what read_image decodes
 ZOOM_DISPLAY = 320
@@ -27,7 +28,10 @@ ZOOM_DISPLAY = 320
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="superres app", description="The superres web app.")
-    parser.add_argument("--models", type=Path, default=Path("data/06_models"), help="folder of trained model folders")
+    parser.add_argument("--models", type=Path, default=None,
+                        help="folder of trained model folders (default: the project's, its params.yaml seeds)")
+    parser.add_argument("--project", type=Path, default=None,
+                        help="the project (default: SUPERRES_PROJECT, else the one above the working directory)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="largest accepted upload, in MB")
     parser.add_argument("--max-pixels", type=int, default=1_000_000,
@@ -49,7 +53,20 @@ def _compare(folder: str, modified: float, device: str, scale: int, lr: np.ndarr
     return compare(model, scale, lr, hr)
 
 
-def _choose_model(models: list[ModelChoice]) -> ModelChoice:
+def _models_dir(args: argparse.Namespace) -> tuple[Path, tuple[int, ...] | None]:
+    """``--models`` (every seed folder in it), else the project's models folder and its params.yaml seeds; a
+    project that cannot be found or read shows why and stops the page."""
+    if args.models is not None:
+        return args.models, None
+    try:
+        project = find_project(args.project)
+        return project.models_dir, project.seeds()
+    except SuperresError as exc:
+        st.warning(f"{exc}; or start the app with `--models FOLDER`.")
+        st.stop()  # raises: the page ends here
+
+
+def _choose_model(models: list[StoredModel]) -> StoredModel:
     scales = sorted({m.scale for m in models})
     scale = st.sidebar.selectbox("Scale", scales, format_func=lambda s: f"x{s}", index=len(scales) - 1, key="scale")
     candidates = [m for m in models if m.scale == scale]
@@ -72,7 +89,7 @@ def _upload(column, label: str, key: str, hint: str, args: argparse.Namespace,
     return image, file.name
 
 
-def _show_metrics(result: Comparison, choice: ModelChoice) -> None:
+def _show_metrics(result: Comparison, choice: StoredModel) -> None:
     bicubic, model = result.metrics["bicubic"], result.metrics["model"]
     cols = st.columns(4)
     cols[0].metric(f"PSNR-Y {choice.name}", f"{model['psnr_y']:.2f} dB",
@@ -85,13 +102,13 @@ def _show_metrics(result: Comparison, choice: ModelChoice) -> None:
                "as in the SR literature.")
 
 
-def _show_side_by_side(result: Comparison, choice: ModelChoice) -> None:
+def _show_side_by_side(result: Comparison, choice: StoredModel) -> None:
     left, right = st.columns(2)
     for column, image, caption in ((left, result.bicubic, "Bicubic"), (right, result.sr, choice.name)):
         column.image(image, caption=f"{caption} x{choice.scale}", alt=f"{caption} x{choice.scale}", width="stretch")
 
 
-def _show_zoom(result: Comparison, choice: ModelChoice) -> None:
+def _show_zoom(result: Comparison, choice: StoredModel) -> None:
     st.subheader("Zoom: the same crop of each")
     controls = st.columns(3)
     x = controls[0].slider("Horizontal position (%)", 0, 100, 50, key="zoom_x") / 100
@@ -111,10 +128,11 @@ def main(argv: Sequence[str] = ()) -> None:
     st.title("superres: upscale an image")
     st.caption("Bicubic interpolation and a trained super-resolution model side by side. "
                "Give the HR original too to measure both.")
-    models = find_models(args.models)
+    models_dir, seeds = _models_dir(args)
+    models = find_models(models_dir, seeds)
     if not models:
-        st.warning(f"No trained models in {args.models}: train one (`kedro run --pipelines=edsr`) "
-                   "or start the app with `--models FOLDER`.")
+        st.warning(f"No trained models in {models_dir}: train one (`kedro run --pipelines=edsr`) "
+                   "or start the app with `--models FOLDER` or `--project DIR`.")
         st.stop()
     choice = _choose_model(models)
     modified = (choice.folder / WEIGHTS_FILE).stat().st_mtime
@@ -150,6 +168,6 @@ def main(argv: Sequence[str] = ()) -> None:
         _show_metrics(result, choice)
     _show_side_by_side(result, choice)
     st.download_button(f"Download the {choice.name} result (PNG)", png_bytes(result.sr), type="primary",
-                       file_name=f"{PurePath(name).stem}_x{choice.scale}_{choice.name}.png", mime="image/png",
+                       file_name=f"{PurePath(name).stem}_x{choice.scale}_{choice.name.replace('/', '_')}.png", mime="image/png",
                        icon=":material/download:")
     _show_zoom(result, choice)
