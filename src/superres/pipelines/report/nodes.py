@@ -1,4 +1,6 @@
-"""Nodes of the report pipeline."""
+"""Nodes of the report pipeline: the comparison of every architecture over the seeds of
+``params:seeds``, read from the per-seed folders ``<arch>/seed<s>/`` that training and evaluation
+write."""
 
 from __future__ import annotations
 
@@ -10,16 +12,16 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from superres.errors import SuperresError
+from superres.errors import ConfigError, SuperresError
 from superres.reporting import (
-    MEASURED,
-    benchmark_markdown,
-    benchmark_table,
-    comparison_table,
+    Comparison,
+    build_comparison,
     crop_rows,
     html_report,
     published_table,
     report_figures,
+    report_metrics,
+    report_tags,
     to_markdown,
 )
 from superres.training.tracking import KIND_TAG, Tracker, default_tracking_uri
@@ -28,38 +30,71 @@ log = logging.getLogger(__name__)
 
 Lazy = Mapping[str, Callable[[], Any]]
 
+# What each partition is, and the stage that writes it (for the message when one is missing).
+WRITTEN_BY = {"per_image": ("per_image.csv", "evaluate"), "benchmarks": ("benchmarks.csv", "evaluate"),
+              "timing": ("timing.json", "evaluate"), "config": ("config.json", "train"),
+              "history": ("history.csv", "train")}
 
-def _by_architecture(partitions: Lazy, suffix: str, architectures: list[str]) -> dict[str, Any]:
-    """Load the partitions ``<arch>/<suffix>`` of the architectures asked for."""
-    missing = [a for a in architectures if f"{a}/{suffix}" not in partitions]
+
+def check_seeds(seeds: Any) -> list[int]:
+    """``params:seeds`` as a list of distinct ints >= 0, or a ConfigError saying what to write."""
+    if not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds) or \
+            not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        raise ConfigError(f"seeds in params.yaml must be a non-empty list of distinct integers >= 0, e.g. [0, 1, 2], "
+                          f"got {seeds!r}")
+    return list(seeds)
+
+
+def by_run(partitions: Lazy, suffix: str, architectures: list[str], seeds: list[int]) -> dict[str, dict[int, Any]]:
+    """Load ``<arch>/seed<s>/<suffix>`` of every architecture and seed asked for; folders of other
+    seeds (left by an earlier run with more) are ignored. A missing one is an error naming it and the
+    command that makes it."""
+    seeds = check_seeds(seeds)
+    missing = [(a, s) for a in architectures for s in seeds if f"{a}/seed{s}/{suffix}" not in partitions]
     if missing:
-        raise SuperresError(
-            f"no {suffix} for {', '.join(missing)}; run their pipelines first (`kedro run --pipelines={missing[0]}`)"
-        )
-    return {a: partitions[f"{a}/{suffix}"]() for a in architectures}
+        file, stage = WRITTEN_BY.get(suffix, (suffix, "evaluate"))
+        runs = ", ".join(f"{a}/seed{s}/{file}" for a, s in missing[:6]) + (" ..." if len(missing) > 6 else "")
+        a, s = missing[0]
+        raise SuperresError(f"{len(missing)} run(s) of params.yaml's architectures x seeds have no {file}: {runs}; "
+                            f"make them with `dvc repro` (one run: `dvc repro {stage}@{a}-{s}`, or "
+                            f"`kedro run --pipelines={a} --namespaces={a}.seed{s}`)")
+    stale = sorted({key.rsplit("/", 1)[0] for key in partitions
+                    if key.endswith(f"/{suffix}") and key.count("/") == 2 and key.split("/")[0] in architectures
+                    and key.split("/")[1] not in {f"seed{s}" for s in seeds}})
+    if stale:
+        log.info("%s of seeds not in params.yaml's seeds ignored: %s", suffix, ", ".join(stale))
+    return {a: {s: partitions[f"{a}/seed{s}/{suffix}"]() for s in seeds} for a in architectures}
 
 
 def compare(
-    per_image: Lazy, configs: Lazy, timings: Lazy, architectures: list[str], prepare: Mapping[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """The comparison of ``architectures`` on the test split and on the benchmark sets (with the
-    published reference rows), as tables and as Markdown."""
-    config_of = _by_architecture(configs, "config", architectures)
-    timing_of = _by_architecture(timings, "timing", architectures)
-    table = comparison_table(_by_architecture(per_image, "per_image", architectures), config_of, timing_of)
-    benchmarks = benchmark_table(_by_architecture(per_image, "benchmarks", architectures), config_of, timing_of)
-    log.info("comparison on the test split:\n%s", table.to_string(index=False))
-    if len(benchmarks):
-        log.info("comparison on the benchmarks:\n%s", benchmarks.to_string(index=False))
+    per_image: Lazy,
+    configs: Lazy,
+    timings: Lazy,
+    architectures: list[str],
+    seeds: list[int],
+    prepare: Mapping[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, str, Comparison]:
+    """The comparison of ``architectures`` over ``seeds`` on the test split and on the benchmark sets
+    (with the published reference rows): comparison.csv, benchmarks.csv, the Markdown report, and
+    the whole comparison for the plots, the page and MLflow."""
     scale = int(prepare["scale"])
-    markdown = to_markdown(table, published_table(scale), "superres: comparison on the test split", scale)
-    return table, benchmarks, markdown + benchmark_markdown(benchmarks)
+    comparison = build_comparison(
+        by_run(per_image, "per_image", architectures, seeds),
+        by_run(configs, "config", architectures, seeds),
+        by_run(timings, "timing", architectures, seeds),
+        by_run(per_image, "benchmarks", architectures, seeds),
+        scale=scale,
+    )
+    log.info("comparison on the test split over seeds %s:\n%s", seeds, comparison.table.to_string(index=False))
+    for note in comparison.notes:
+        log.warning("%s", note)
+    markdown = to_markdown(comparison, published_table(scale), "superres: comparison on the test split")
+    return comparison.table, comparison.benchmarks, markdown, comparison
 
 
-def plot(table: pd.DataFrame, benchmarks: pd.DataFrame, per_image: Lazy, histories: Lazy, architectures: list[str]) -> dict[str, Figure]:
+def plot(comparison: Comparison, histories: Lazy, architectures: list[str], seeds: list[int]) -> dict[str, Figure]:
     """Every plot of the report, by file name."""
-    return report_figures(table, _by_architecture(per_image, "per_image", architectures),
-                          _by_architecture(histories, "history", architectures), benchmarks)
+    return report_figures(comparison, by_run(histories, "history", architectures, seeds))
 
 
 def save_plots(figures: dict[str, Figure]) -> dict[str, Figure]:
@@ -69,53 +104,56 @@ def save_plots(figures: dict[str, Figure]) -> dict[str, Figure]:
 
 
 def render_html(
-    table: pd.DataFrame,
-    benchmarks: pd.DataFrame,
+    comparison: Comparison,
     figures: Mapping[str, Figure],
     sr_images: Lazy,
     test_hr: Lazy,
     test_lr: Lazy,
     architectures: list[str],
-    prepare: Mapping[str, Any],
+    seeds: list[int],
     report: Mapping[str, Any],
     profile: str,
 ) -> str:
-    """A self-contained page: the table, the published reference rows, the plots and crops of
-    a few test images."""
-    scale, crop_size = int(prepare["scale"]), int(report["crop_size"])
+    """A self-contained page: the tables, the rankings in words, the published reference rows, the
+    machines, the plots and crops of a few test images (each architecture's output of the first
+    seed of ``seeds``)."""
+    seed = check_seeds(seeds)[0]
+    crop_size = int(report["crop_size"])
     names = sorted(test_hr)[: int(report["crops"])]
-    outputs = {a: {n: sr_images[f"{a}/images/{n}"]() for n in names if f"{a}/images/{n}" in sr_images} for a in architectures}
-    crops = crop_rows({n: test_hr[n]() for n in names}, {n: test_lr[n]() for n in names}, outputs, scale, crop_size)
-    return html_report(table, published_table(scale), figures, crops, profile=profile, scale=scale,
-                       n_test=len(test_hr), crop_size=crop_size, benchmarks=benchmarks)
+    outputs = {a: {n: sr_images[f"{a}/seed{seed}/images/{n}"]() for n in names
+                   if f"{a}/seed{seed}/images/{n}" in sr_images} for a in architectures}
+    crops = crop_rows({n: test_hr[n]() for n in names}, {n: test_lr[n]() for n in names}, outputs,
+                      comparison.scale, crop_size)
+    return html_report(comparison, published_table(comparison.scale), figures, crops, profile=profile,
+                       crop_size=crop_size, crop_seed=seed)
 
 
 def log_report(
-    table: pd.DataFrame,
-    benchmarks: pd.DataFrame,
+    comparison: Comparison,
     markdown: str,
     html: str,
     figures: Mapping[str, Figure],
     architectures: list[str],
+    seeds: list[int],
     tracking: Mapping[str, Any],
     profile: str,
 ) -> None:
     """Record the comparison as an MLflow run of its own (run name ``report``): the tables, the
-    page and the plots as artifacts; each architecture's PSNR-Y and SSIM-Y on the test split and
-    on every benchmark as metrics (``<arch>.test/psnr_y``, ``<arch>.set5_x4/psnr_y``)."""
+    page and the plots as artifacts; the figures of every architecture and data set as metrics
+    under stable keys (:func:`superres.reporting.report_metrics`: ``<arch>.test/psnr_y``,
+    ``<arch>.test/psnr_y_std``, ``<arch>.test/psnr_y_vs_bicubic_ci_low``...); the rankings as tags."""
     tracker = Tracker(default_tracking_uri(Path.cwd()), tracking["experiment"])
-    run_id = tracker.start_run("report", {"profile": profile, "architectures": ",".join(architectures)},
-                               tags={KIND_TAG: "report"})
-    metrics = {f"{arch}.test/{m}": value for m in ("psnr_y", "ssim_y")
-               for arch, value in zip(table["architecture"], table[f"test/{m}"], strict=True)}
-    measured = benchmarks[benchmarks["source"] == MEASURED]
-    metrics.update({f"{r.architecture}.{r.benchmark}_x{r.scale}/{m}": getattr(r, m)
-                    for r in measured.itertuples() for m in ("psnr_y", "ssim_y")})
-    tracker.log_metrics(run_id, metrics)
-    tracker.log_text(run_id, table.to_csv(index=False), "comparison.csv")
-    tracker.log_text(run_id, benchmarks.to_csv(index=False), "benchmarks.csv")
-    tracker.log_text(run_id, markdown, "comparison.md")
-    tracker.log_text(run_id, html, "report.html")
-    for name, figure in figures.items():
-        tracker.log_figure(run_id, figure, f"plots/{name}")
+    params = {"profile": profile, "architectures": ",".join(architectures), "seeds": ",".join(map(str, seeds))}
+    run_id = tracker.start_run("report", params, tags={KIND_TAG: "report", **report_tags(comparison)})
+    try:
+        tracker.log_metrics(run_id, report_metrics(comparison))
+        tracker.log_text(run_id, comparison.table.to_csv(index=False), "comparison.csv")
+        tracker.log_text(run_id, comparison.benchmarks.to_csv(index=False), "benchmarks.csv")
+        tracker.log_text(run_id, markdown, "comparison.md")
+        tracker.log_text(run_id, html, "report.html")
+        for name, figure in figures.items():
+            tracker.log_figure(run_id, figure, f"plots/{name}")
+    except BaseException:
+        tracker.end_run(run_id, failed=True)
+        raise
     tracker.end_run(run_id)

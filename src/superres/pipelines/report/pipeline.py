@@ -1,4 +1,4 @@
-"""report: compare the evaluated architectures."""
+"""report: compare the evaluated architectures over the seeds of ``params:seeds``."""
 
 from __future__ import annotations
 
@@ -12,24 +12,25 @@ def create_pipeline() -> Pipeline:
         [
             Node(
                 compare,
-                inputs=["all_per_image_metrics", "all_model_configs", "all_timings", "params:architectures", "params:prepare"],
-                outputs=["comparison_table", "benchmark_table", "comparison_markdown"],
+                inputs=["all_per_image_metrics", "all_model_configs", "all_timings", "params:architectures",
+                        "params:seeds", "params:prepare"],
+                outputs=["comparison_table", "benchmark_table", "comparison_markdown", "comparison"],
                 name="compare",
             ),
-            Node(plot, ["comparison_table", "benchmark_table", "all_per_image_metrics", "all_histories", "params:architectures"],
+            Node(plot, ["comparison", "all_histories", "params:architectures", "params:seeds"],
                  "comparison_figures", name="plot"),
             Node(save_plots, "comparison_figures", "comparison_plots", name="save_plots"),
             Node(
                 render_html,
-                inputs=["comparison_table", "benchmark_table", "comparison_figures", "all_sr_images", "test_hr", "test_lr",
-                        "params:architectures", "params:prepare", "params:report", "params:profile"],
+                inputs=["comparison", "comparison_figures", "all_sr_images", "test_hr", "test_lr",
+                        "params:architectures", "params:seeds", "params:report", "params:profile"],
                 outputs="report_html",
                 name="render_html",
             ),
             Node(
                 log_report,
-                inputs=["comparison_table", "benchmark_table", "comparison_markdown", "report_html", "comparison_figures",
-                        "params:architectures", "params:tracking", "params:profile"],
+                inputs=["comparison", "comparison_markdown", "report_html", "comparison_figures",
+                        "params:architectures", "params:seeds", "params:tracking", "params:profile"],
                 outputs=None,
                 name="log_report",
             ),
