@@ -91,7 +91,8 @@ def test_rename_skips_stems_already_taken(tmp_path: Path) -> None:
         Image.fromarray(_noise(10 + i)).save(path, format="PNG")
         items.append(RawItem(name, path, f"test:{name}"))
     records = ingest(items, max_pixels=LIMIT)
-    assert [(r.name, r.status) for r in records] == [("x.png", "accepted"), ("X-3.jpg", "accepted"), ("x-2.png", "accepted")]
+    assert [(r.name, r.status) for r in records] == [("x.png", "accepted"), ("X-3.jpg", "accepted"),
+                                                     ("x-2.png", "accepted")]
     assert records[1].reason == "renamed from X.jpg (duplicate name)"
 
 
@@ -123,3 +124,22 @@ def test_ingest_missing_file_and_bad_limit(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="data.max_pixels"):
         ingest([], max_pixels=0)
     assert ingest([], max_pixels=LIMIT) == []
+
+
+def test_files_found_but_not_fetched_are_rejected_rows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(_noise(0)).save(src / "x.png")
+    Image.fromarray(_noise(1)).save(src / ".hidden.png")  # a good image, but hidden
+    (src / "loop").symlink_to("loop")
+    items = fetch_folder(src, tmp_path / "raw")
+    with caplog.at_level(logging.INFO, logger="superres.data.ingest"):
+        records = ingest(items, max_pixels=LIMIT)
+    verdicts = {r.name: (r.status, r.reason) for r in records}
+    assert verdicts == {
+        "x.png": ("accepted", ""),
+        ".hidden.png": ("rejected", "hidden file (its name starts with '.'); rename it to use it"),
+        "loop": ("rejected", "symbolic link loop (it points to loop, which leads back to it); remove the link"),
+    }
+    assert "rejected .hidden.png: hidden file" in caplog.text and "rejected loop: symbolic link loop" in caplog.text
+    assert "ingest: accepted 1, rejected 2 (of 3 files)" in caplog.text

@@ -46,10 +46,38 @@ def test_bicubic_has_nothing_to_learn():
 def test_unknown_architecture_and_bad_keys_are_config_errors():
     with pytest.raises(ConfigError, match="known architectures"):
         create_model("nope", scale=2)
-    with pytest.raises(ConfigError, match="edsr.model"):
+    with pytest.raises(ConfigError, match="edsr.model: unknown key.* n_blocks; the keys of edsr.model are n_resblocks"):
         create_model("edsr", scale=2, n_blocks=3)
     with pytest.raises(ConfigError, match="scales 2, 3, 4 and 8"):
         create_model("edsr", scale=5)
+
+
+@pytest.mark.parametrize("name", [n for n in REGISTRY if n != "bicubic"])
+@pytest.mark.parametrize("value", [-3, 0, 2.5, True, "64"])
+def test_a_count_that_is_not_a_positive_integer_names_its_key(name, value):
+    key = "n_feats" if "n_feats" in SMALL[name] else next(iter(SMALL[name]))
+    with pytest.raises(ConfigError, match=rf"^{name}\.model\.{key} must be a positive integer, got {value!r}"):
+        create_model(name, scale=2, **{**SMALL[name], key: value})
+
+
+def test_a_float_argument_must_be_a_number():
+    with pytest.raises(ConfigError, match=r"edsr\.model\.res_scale must be a number, got 'x'"):
+        create_model("edsr", scale=2, res_scale="x")
+    assert count_parameters(create_model("edsr", scale=2, n_resblocks=1, n_feats=8, res_scale=1)) > 0  # an int will do
+
+
+def test_a_constructor_that_refuses_its_values_is_a_config_error_naming_the_section(monkeypatch):
+    class Picky(torch.nn.Module):
+        SCALES = (2,)
+
+        def __init__(self, scale: int, n_feats: int = 8, groups: int = 1) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, n_feats, 3, groups=groups)  # torch: n_feats must divide by groups
+
+    monkeypatch.setitem(REGISTRY, "picky", Picky)
+    refused = r"^picky\.model: the Picky constructor refused n_feats=8, groups=3 at scale 2 \(ValueError: .*groups"
+    with pytest.raises(ConfigError, match=refused + r".*\); check the values of picky\.model"):
+        create_model("picky", scale=2, n_feats=8, groups=3)
 
 
 @pytest.mark.parametrize("name", [n for n in REGISTRY if n != "bicubic"])

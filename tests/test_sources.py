@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import socket
 import tarfile
 import zipfile
@@ -100,14 +101,51 @@ def test_fetch_folder_recursive(tmp_path: Path) -> None:
 
     dest = tmp_path / "raw"
     items = fetch_folder(src, dest)
-    assert [item.name for item in items] == ["a__x.png", "b__deep__y.jpg", "b__x.png", "notes.txt", "top.png"]
-    for item in items:
+    fetched = [item for item in items if not item.rejected]
+    assert [item.name for item in fetched] == ["a__x.png", "b__deep__y.jpg", "b__x.png", "notes.txt", "top.png"]
+    for item in fetched:
         relative = item.name.replace("__", "/")
         assert item.path == dest / relative
         assert item.path.read_bytes() == (src / relative).read_bytes()
         assert item.origin == str(src / relative)
         assert item.note == ""
     assert {p.name for p in dest.rglob("*") if p.is_file()} == {"x.png", "y.jpg", "top.png", "notes.txt"}
+    # the hidden files are not copied, but they are items, with the reason
+    hidden = {Path(item.origin).relative_to(src).as_posix(): item.rejected for item in items if item.rejected}
+    assert hidden == {".DS_Store": "hidden file (its name starts with '.'); rename it to use it",
+                      "a/.hidden.png": "hidden file (its name starts with '.'); rename it to use it",
+                      ".git/config": "in the hidden folder .git/; move it out to use it"}
+
+
+def test_fetch_folder_reports_links_it_cannot_follow(tmp_path: Path) -> None:
+    src = tmp_path / "photos"
+    (src / "sub").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (src / "a.png").write_bytes(png_bytes((1, 2, 3)))
+    (tmp_path / "elsewhere" / "b.png").write_bytes(png_bytes((4, 5, 6)))
+    (src / "link_to_a.png").symlink_to("a.png")                  # a link to a file: fetched
+    (src / "linked").symlink_to(tmp_path / "elsewhere")          # a link to a folder: followed
+    (src / "loop_1").symlink_to("loop_2")                        # a loop of two links
+    (src / "loop_2").symlink_to("loop_1")
+    (src / "sub" / "up").symlink_to("..")                        # a folder link back to a parent
+    (src / "gone.png").symlink_to("nowhere.png")                 # broken
+    os.mkfifo(src / "pipe")
+    items = fetch_folder(src, tmp_path / "raw")
+    verdicts = {Path(item.origin).relative_to(src).as_posix(): item.rejected for item in items}
+    assert verdicts == {
+        "a.png": "",
+        "link_to_a.png": "",
+        "linked/b.png": "",
+        "loop_1": "symbolic link loop (it points to loop_2, which leads back to it); remove the link",
+        "loop_2": "symbolic link loop (it points to loop_1, which leads back to it); remove the link",
+        "sub/up": "symbolic link loop (it leads to .., a folder that holds it); remove the link",
+        "gone.png": "broken symbolic link (its target nowhere.png does not exist); fix or remove the link",
+        "pipe": "not a regular file (a named pipe)",
+    }
+    copied = {item.name: item.path for item in items if not item.rejected}
+    assert copied["link_to_a.png"].read_bytes() == (src / "a.png").read_bytes()
+    assert not copied["link_to_a.png"].is_symlink()  # a copy of the target, not of the link
+    assert copied["linked__b.png"].read_bytes() == (tmp_path / "elsewhere" / "b.png").read_bytes()
 
 
 def test_fetch_folder_flattened_name_collision(tmp_path: Path) -> None:
@@ -128,7 +166,7 @@ def test_fetch_folder_missing_empty_and_not_a_folder(tmp_path: Path) -> None:
         fetch_folder(tmp_path / "nowhere", tmp_path / "raw")
     (tmp_path / "empty" / ".hidden").mkdir(parents=True)
     (tmp_path / "empty" / ".DS_Store").write_text("x")
-    with pytest.raises(ConfigError, match=r"data.path: folder .*empty has no files"):
+    with pytest.raises(ConfigError, match=r"data.path: folder .*empty has no files \(1 skipped: hidden"):
         fetch_folder(tmp_path / "empty", tmp_path / "raw")
     (tmp_path / "file.png").write_bytes(png_bytes((0, 0, 0)))
     with pytest.raises(ConfigError, match="is not a folder"):
@@ -300,8 +338,13 @@ def test_fetch_url(server: Server, tmp_path: Path, filename: str, maker) -> None
     archive = maker(server.root / filename, IMAGES)
     cache, dest = tmp_path / "cache", tmp_path / "raw"
     items = fetch_url(server.url(filename), dest, cache_dir=cache, sha256=sha256_of(archive))
-    assert [item.name for item in items] == EXPECTED_NAMES
+    assert [item.name for item in items if not item.rejected] == EXPECTED_NAMES
+    hidden = {item.name: item.rejected for item in items if item.rejected}  # listed, with the reason
+    assert hidden == {"photos__.DS_Store": "hidden file (its name starts with '.'); rename it to use it",
+                      "__MACOSX__photos__._a.png": "hidden file (its name starts with '.'); rename it to use it"}
     for item in items:
+        if item.rejected:
+            continue
         relative = item.name.replace("__", "/")
         assert item.path == dest / relative
         assert item.path.read_bytes() == IMAGES[relative]
@@ -310,7 +353,7 @@ def test_fetch_url(server: Server, tmp_path: Path, filename: str, maker) -> None
     assert (cache / filename).is_file()
     # A re-run into a fresh folder uses the cached archive.
     again = fetch_url(server.url(filename), tmp_path / "raw2", cache_dir=cache)
-    assert [item.name for item in again] == EXPECTED_NAMES
+    assert [item.name for item in again if not item.rejected] == EXPECTED_NAMES
     assert server.requests[f"/{filename}"] == 1
 
 

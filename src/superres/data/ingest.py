@@ -1,7 +1,8 @@
 """Validate what was fetched: every file becomes an accepted or a rejected record, with why.
 
-``ingest`` never raises on a bad file: unreadable, truncated, too large, not an image, or a
-duplicate of another image, each becomes a *rejected* record with its reason. Accepted images
+``ingest`` never raises on a bad file: unreadable, truncated, too large, not an image, a
+duplicate of another image, or a file the source found but did not fetch (hidden, a broken link,
+a link loop: ``RawItem.rejected``), each becomes a *rejected* record with its reason. Accepted images
 get a name whose stem is unique (the later of ``x.png`` and ``x.jpg`` becomes ``x-2.jpg``), and
 their reason lists the normalisations that reading them applied.
 """
@@ -58,18 +59,22 @@ def _rejected_size(path: Path) -> tuple[int, int]:
 def ingest(items: Sequence[RawItem], *, max_pixels: int) -> list[IngestRecord]:
     """Read every item and return one record per item, in the same order.
 
-    Rejected: a suffix not in ``IMAGE_SUFFIXES``, a file ``read_image`` refuses, and an image
-    whose pixels equal those of an earlier accepted one (``"duplicate of <name>"``). An accepted
+    Rejected: an item the source did not fetch (its ``rejected`` reason), a suffix not in
+    ``IMAGE_SUFFIXES``, a file ``read_image`` refuses, and an image whose pixels equal those of
+    an earlier accepted one (``"duplicate of <name>"``). An accepted
     image whose stem an earlier one already has (compared case-insensitively) is renamed
     ``<stem>-2<suffix>`` (``-3``...), which its reason notes.
     """
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0:
         raise ConfigError(f"data.max_pixels must be a positive integer, got {max_pixels!r}")
-    all_stems = {PurePosixPath(item.name).stem.casefold() for item in items}
+    all_stems = {PurePosixPath(item.name).stem.casefold() for item in items if not item.rejected}
     taken_stems: set[str] = set()
     seen_pixels: dict[str, str] = {}
     records: list[IngestRecord] = []
     for item in items:
+        if item.rejected:
+            records.append(IngestRecord(item.name, item.origin, REJECTED, item.rejected))
+            continue
         suffix = PurePosixPath(item.name).suffix.lower()
         if suffix not in IMAGE_SUFFIXES:
             what = f"suffix {suffix}" if suffix else "no suffix"

@@ -7,6 +7,7 @@ non-image file in a folder is returned too, and the ingest report says why it wa
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import logging
@@ -31,6 +32,7 @@ from superres.data.imageio import IMAGE_SUFFIXES, write_png
 from superres.errors import ConfigError, DownloadError
 
 __all__ = [
+    "EMBEDDED_GROUPS",
     "EMBEDDED_IMAGES",
     "KNOWN_ARCHIVES",
     "RawItem",
@@ -41,6 +43,7 @@ __all__ = [
     "fetch_folder",
     "fetch_paired_folder",
     "fetch_url",
+    "hidden_reason",
 ]
 
 logger = logging.getLogger(__name__)
@@ -68,25 +71,36 @@ EMBEDDED_IMAGES: tuple[str, ...] = (
     "text",
 )
 
+# Embedded photographs that show one scene: each group goes to one split as a whole (the two views
+# of the stereo pair are nearly the same picture; one in train and one in val would measure memory).
+EMBEDDED_GROUPS: dict[str, str] = {
+    "motorcycle_left": "motorcycle",
+    "motorcycle_right": "motorcycle",
+}
+
 KNOWN_ARCHIVES: dict[str, dict[str, str | None]] = {
     "div2k_train_hr": {"url": "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip", "sha256": None},
     "div2k_valid_hr": {"url": "https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip", "sha256": None},
 }
 
 PAIRS_FILE = "pairs.csv"  # paired_folder: which LR file goes with which HR file, and the unpaired ones
+SKIPPED_FILE = "skipped.csv"  # folder: the files found but not copied (hidden, broken links...), and why
 _CHUNK = 1 << 20
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
 class RawItem:
-    """One fetched file: ``name`` is a unique output file name (``a__x.png`` for ``a/x.png``),
-    ``path`` the copy in the destination folder, ``origin`` where it came from."""
+    """One file found at the source: ``name`` is a unique output file name (``a__x.png`` for
+    ``a/x.png``), ``path`` the copy in the destination folder, ``origin`` where it came from.
+    ``rejected`` says why a file found was not fetched (a hidden file, a broken link, a link
+    loop...); ``path`` is then where it was found, and ``ingest`` reports it as rejected."""
 
     name: str
     path: Path
     origin: str
     note: str = ""
+    rejected: str = ""
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -94,6 +108,17 @@ class RawItem:
 
 def _is_hidden(name: str) -> bool:
     return name.startswith(".")
+
+
+def hidden_reason(relative: PurePosixPath) -> str:
+    """Why a file at ``relative`` (to the source) is not used because it is hidden, or ""."""
+    if _is_hidden(relative.name):
+        return "hidden file (its name starts with '.'); rename it to use it"
+    hidden = next((i for i, part in enumerate(relative.parts[:-1]) if _is_hidden(part)), None)
+    if hidden is not None:
+        folder = PurePosixPath(*relative.parts[: hidden + 1]).as_posix()
+        return f"in the hidden folder {folder}/; move it out to use it"
+    return ""
 
 
 def _flat_name(relative: PurePosixPath) -> str:
@@ -113,25 +138,74 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _walk_files(root: Path, exclude: Path | None = None) -> list[PurePosixPath]:
-    """Relative paths of the regular, non-hidden files under ``root``, recursively, sorted.
-    Hidden folders are skipped, and so is ``exclude`` (a folder that may be inside ``root``)."""
+def _unusable_reason(path: Path) -> str:
+    """Why an entry that is neither a folder nor a regular file (following links) cannot be read."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if path.is_symlink():
+            if exc.errno == errno.ELOOP:
+                return f"symbolic link loop (it points to {os.readlink(path)}, which leads back to it); remove the link"
+            return f"broken symbolic link (its target {os.readlink(path)} does not exist); fix or remove the link"
+        return f"cannot be read ({exc.strerror}); check its permissions"
+    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device",
+             stat.S_ISBLK: "a device"}
+    kind = next((what for test, what in kinds.items() if test(mode)), "not a file")
+    return f"not a regular file ({kind})"
+
+
+Skipped = list[tuple[PurePosixPath, str]]  # (path relative to the source, why it is not used)
+
+
+def _walk_files(root: Path, exclude: Path | None = None) -> tuple[list[PurePosixPath], Skipped]:
+    """Every file under ``root``, recursively, as paths relative to it: ``(usable, skipped)``.
+
+    ``usable`` are the regular files, sorted; ``skipped`` are ``(path, reason)`` for everything
+    else found: hidden files and the files of hidden folders, broken links, link loops, special
+    files, folders that cannot be listed. Links to folders are followed, except one that leads
+    back to a folder it is in (a loop, skipped with its reason). ``exclude`` (a folder that may
+    be inside ``root``, the destination of a copy) is left out entirely.
+    """
     excluded = exclude.resolve() if exclude is not None else None
-    found = []
-    for folder, dirnames, filenames in os.walk(root):
-        here = Path(folder)
-        dirnames[:] = [
-            d for d in dirnames if not _is_hidden(d) and (excluded is None or (here / d).resolve() != excluded)
-        ]
-        for filename in filenames:
-            if _is_hidden(filename):
-                continue
-            full = here / filename
-            if not full.is_file():  # a broken link, a socket...
-                logger.warning("skipping %s: not a regular file", full)
-                continue
-            found.append(PurePosixPath(full.relative_to(root).as_posix()))
-    return sorted(found, key=PurePosixPath.as_posix)
+    usable: list[PurePosixPath] = []
+    skipped: Skipped = []
+
+    def visit(folder: Path, relative: PurePosixPath, ancestors: tuple[Path, ...]) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            skipped.append((relative, f"folder cannot be listed ({exc.strerror}); check its permissions"))
+            return
+        for entry in entries:
+            path, rel = Path(entry.path), relative / entry.name
+            try:
+                is_dir = entry.is_dir()  # follows links
+                is_file = not is_dir and entry.is_file()
+            except OSError:  # a link loop, a permission: _unusable_reason says which
+                is_dir = is_file = False
+            if is_dir:
+                real = path.resolve()
+                if real == excluded:
+                    continue
+                if real in ancestors:
+                    target = os.readlink(path) if path.is_symlink() else real
+                    skipped.append((rel, f"symbolic link loop (it leads to {target}, a folder that holds it); "
+                                         "remove the link"))
+                    continue
+                visit(path, rel, (*ancestors, real))
+            elif is_file:
+                hidden = hidden_reason(rel)
+                if hidden:
+                    skipped.append((rel, hidden))
+                else:
+                    usable.append(rel)
+            else:
+                skipped.append((rel, _unusable_reason(path)))
+
+    visit(root, PurePosixPath(), (root.resolve(),))
+    for rel, reason in skipped:
+        logger.warning("skipping %s: %s", root / rel, reason)
+    return sorted(usable, key=PurePosixPath.as_posix), sorted(skipped, key=lambda entry: entry[0].as_posix())
 
 
 def _require_folder(folder: Path, parameter: str = "data.path") -> Path:
@@ -161,7 +235,7 @@ def fetch_embedded(dest: str | os.PathLike[str], names: Iterable[str] | None = N
                 f"valid names: {', '.join(EMBEDDED_IMAGES)}"
             )
         if not selected:
-            raise ConfigError("data.names is empty; list some of " + ", ".join(EMBEDDED_IMAGES) + " or use null for all")
+            raise ConfigError(f"data.names is empty; list some of {', '.join(EMBEDDED_IMAGES)} or use null for all")
 
     import skimage.data  # imported here: it is slow to import and only this source needs it
 
@@ -204,14 +278,22 @@ def _copy_tree(src: Path, dest: Path, files: Iterable[PurePosixPath], used: set[
 
 def fetch_folder(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[RawItem]:
     """Copy every regular, non-hidden file under ``src`` (recursively) to ``dest``, keeping the
-    relative paths. Item names are the relative paths with ``/`` replaced by ``__``."""
+    relative paths. Item names are the relative paths with ``/`` replaced by ``__``. Every other
+    file found (hidden, a broken link, a link loop...) is an item too, with its ``rejected``
+    reason and nothing copied. Items are sorted by origin."""
     src, dest = _require_folder(Path(src)), Path(dest)
-    files = _walk_files(src, exclude=dest)
+    files, skipped = _walk_files(src, exclude=dest)
     if not files:
-        raise ConfigError(f"data.path: folder {src} has no files; put images in it or choose another data.source")
+        also = f" ({len(skipped)} skipped: hidden files, broken links...)" if skipped else ""
+        raise ConfigError(f"data.path: folder {src} has no files{also}; put images in it or choose another data.source")
     dest.mkdir(parents=True, exist_ok=True)
-    items = _copy_tree(src, dest, files, set())
-    logger.info("copied %d files from %s", len(items), src)
+    used: set[str] = set()
+    items = _copy_tree(src, dest, files, used)
+    for rel, reason in skipped:
+        items.append(RawItem(name=_unique(_flat_name(rel), used), path=src / rel, origin=str(src / rel),
+                             rejected=reason))
+    items.sort(key=lambda item: item.origin)
+    logger.info("copied %d files from %s (%d skipped)", len(files), src, len(skipped))
     return items
 
 
@@ -222,7 +304,9 @@ def _index_by_stem(root: Path, kind: str, unmatched: list[tuple[Path, str]]) -> 
     """``{relative path without suffix: relative path}`` of the files under ``root``; files that
     share that key (``x.png`` and ``x.jpg``) cannot be paired and go to ``unmatched``."""
     groups: dict[str, list[PurePosixPath]] = {}
-    for rel in _walk_files(root):
+    files, skipped = _walk_files(root)
+    unmatched += [(root / rel, reason) for rel, reason in skipped]
+    for rel in files:
         groups.setdefault(rel.with_suffix("").as_posix(), []).append(rel)
     index = {}
     for key, rels in groups.items():
@@ -334,7 +418,8 @@ def _file_sha256(path: Path) -> str:
 def _filename_from_url(url: str) -> str:
     name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
     if not name or name in {".", ".."}:
-        raise ConfigError(f"data.path: cannot tell a file name from the URL {url}; give one that ends with the file name")
+        raise ConfigError(f"data.path: cannot tell a file name from the URL {url}; "
+                          "give one that ends with the file name")
     return name
 
 
@@ -538,20 +623,16 @@ def fetch_url(
         target = dest / archive.name
         shutil.copy2(archive, target)
         return [RawItem(name=archive.name, path=target, origin=url)]
-    extracted = extract_archive(archive, dest)
-    files = sorted(
-        rel
-        for rel in (PurePosixPath(path.relative_to(dest).as_posix()) for path in extracted)
-        if not any(_is_hidden(part) for part in rel.parts)  # .DS_Store, __MACOSX/._x.png...
-    )
-    if not files:
+    extracted = sorted(PurePosixPath(path.relative_to(dest).as_posix()) for path in extract_archive(archive, dest))
+    if not any(not hidden_reason(rel) for rel in extracted):  # .DS_Store, __MACOSX/._x.png... only
         raise DownloadError(f"archive {archive} (from {url}) has no files; check the URL")
     used: set[str] = set()
     items = []
-    for rel in files:
+    for rel in extracted:
         flat = _flat_name(rel)
         name = _unique(flat, used)
         note = f"renamed from {flat} (name collision)" if name != flat else ""
-        items.append(RawItem(name=name, path=dest / rel, origin=f"{url}#{rel}", note=note))
+        items.append(RawItem(name=name, path=dest / rel, origin=f"{url}#{rel}", note=note,
+                             rejected=hidden_reason(rel)))
     logger.info("fetched %d files from %s", len(items), url)
     return items

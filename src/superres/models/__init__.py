@@ -10,6 +10,8 @@ discriminators are built by ``create_discriminator(name, **cfg)`` from ``DISCRIM
 
 from __future__ import annotations
 
+import inspect
+import typing
 from typing import Any
 
 from torch import nn
@@ -45,17 +47,47 @@ DISCRIMINATORS: dict[str, type[nn.Module]] = {
 }
 
 
+def _check_arguments(cls: type[nn.Module], cfg: dict[str, Any], where: str) -> None:
+    """Check ``cfg`` against the constructor of ``cls`` before building anything: every key is a
+    constructor argument, every argument annotated ``int`` (counts and sizes: features, blocks,
+    depths, kernels, channels) is a positive integer, and every one annotated ``float`` a
+    number. ``where`` is the parameter section (``edsr.model``) that errors name."""
+    signature = inspect.signature(cls.__init__)
+    arguments = [p for p in signature.parameters.values() if p.name not in ("self", "scale")]
+    if not any(p.kind is p.VAR_KEYWORD for p in arguments):
+        known = [p.name for p in arguments if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = sorted(set(cfg) - set(known))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; the keys of {where} are "
+                              f"{', '.join(known) or 'none'}")
+    hints = typing.get_type_hints(cls.__init__)
+    for key, value in cfg.items():
+        if hints.get(key) is int and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{where}.{key} must be a positive integer, got {value!r}; change it in params.yaml")
+        if hints.get(key) is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"{where}.{key} must be a number, got {value!r}; change it in params.yaml")
+
+
 def create_model(name: str, *, scale: int, **cfg: Any) -> nn.Module:
-    """Build the architecture ``name`` for an upscaling factor ``scale`` from its config keys."""
+    """Build the architecture ``name`` for an upscaling factor ``scale`` from its config keys.
+
+    A wrong key or value is a ConfigError naming ``<name>.model.<key>``, found before the
+    constructor runs where it can be (unknown keys, counts that are not positive integers);
+    any other refusal of the constructor is reported with the values it was given."""
     try:
         cls = REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
         raise ConfigError(f"unknown architecture {name!r}; known architectures: {known}") from None
+    _check_arguments(cls, cfg, f"{name}.model")
     try:
         return cls(scale=scale, **cfg)
-    except TypeError as exc:
-        raise ConfigError(f"{name}.model: {exc}; check the keys of the '{name}' section in params.yaml") from None
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, RuntimeError) as exc:
+        values = ", ".join(f"{key}={value!r}" for key, value in cfg.items()) or "no keys"
+        raise ConfigError(f"{name}.model: the {cls.__name__} constructor refused {values} at scale {scale} "
+                          f"({type(exc).__name__}: {exc}); check the values of {name}.model in params.yaml") from exc
 
 
 def create_discriminator(name: str, **cfg: Any) -> nn.Module:
