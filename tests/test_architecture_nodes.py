@@ -1,10 +1,14 @@
 """The train and evaluate nodes with a real MLflow store: one run per architecture, evaluation
-logs into the run training opened, and a run missing from the store is recorded anew; the
-benchmark sets are measured at the model's own scale, bicubic at every scale."""
+logs into the run training opened, and a run missing from the store is recorded anew; an
+interrupted training continues its run when resumed; the benchmark sets are measured at the
+model's own scale, bicubic at every scale."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import numpy as np
 import pandas as pd
@@ -18,8 +22,9 @@ from superres.data.imageio import write_png
 from superres.errors import WeightsError
 from superres.metrics import image_metrics
 from superres.models.weights import Weights
-from superres.pipelines.architecture.nodes import evaluate_model, train_model
-from superres.training.tracking import Tracker
+from superres.pipelines.architecture.nodes import Terminated, _terminate_as_interrupt, evaluate_model, train_model
+from superres.training import checkpoint
+from superres.training.tracking import MlflowCallback, Tracker
 
 TRAIN = {"iterations": 4, "batch_size": 2, "lr": 1e-3, "val_every": 2, "log_every": 2}
 TRACKING = {"experiment": "superres"}
@@ -80,6 +85,83 @@ def test_a_run_missing_from_the_store_is_backfilled(store, data, tmp_path):
     assert runs[0].data.params["model.n_feats"] == "8"
     assert [m.step for m in store.get_metric_history(runs[0].info.run_id, "val/psnr_y")] == [2, 4, 6]
     assert "test/ssim_y" in runs[0].data.metrics
+
+
+# --- a training interrupted and resumed: one MLflow run, the whole curve, the whole time ------------
+
+
+def interrupt_at(monkeypatch, step):
+    """Ctrl-C (as SIGTERM becomes in the node) at the validation of ``step``, before it is logged."""
+    logged = MlflowCallback.on_validation
+
+    def on_validation(self, at, metrics):
+        if at == step:
+            raise KeyboardInterrupt
+        logged(self, at, metrics)
+
+    monkeypatch.setattr(MlflowCallback, "on_validation", on_validation)
+
+
+def experiment_runs(store):
+    return store.search_runs([store.get_experiment_by_name("superres").experiment_id])
+
+
+def saved_checkpoint(checkpoints):
+    (path,) = checkpoints.glob(f"*/{checkpoint.FILENAME}")
+    return checkpoint.peek(path)
+
+
+def test_an_interrupted_training_continues_its_mlflow_run(store, data, tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, 4)
+        with pytest.raises(KeyboardInterrupt):
+            run_train(data, tmp_path / "checkpoints")
+    (killed,) = experiment_runs(store)
+    assert killed.info.status == "KILLED"
+    saved = saved_checkpoint(tmp_path / "checkpoints")  # the checkpoint of iteration 2 stays, naming the run
+    assert saved["step"] == 2 and saved["metadata"] == {"mlflow_run_id": killed.info.run_id}
+
+    weights, history, run = run_train(data, tmp_path / "checkpoints")
+    (finished,) = experiment_runs(store)  # still one run: the same, reopened and finished
+    assert finished.info.run_id == killed.info.run_id == run["run_id"] == weights.config["mlflow_run_id"]
+    assert finished.info.status == "FINISHED"
+    assert [m.step for m in store.get_metric_history(run["run_id"], "val/psnr_y")] == [2, 4, 6]
+    assert weights.config["notes"] == ["resumed from the checkpoint of iteration 2"]
+    assert weights.config["train_seconds"] > saved["seconds"]  # the first stretch counts
+    assert finished.data.metrics["train/seconds"] == pytest.approx(weights.config["train_seconds"], abs=1e-3)
+    assert list(history["step"]) == [2, 4, 6]
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_resumed_training_whose_run_is_gone_records_a_new_run_with_the_checkpoint_history(
+        store, data, tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, 4)
+        with pytest.raises(KeyboardInterrupt):
+            run_train(data, tmp_path / "checkpoints")
+    other = MlflowClient(f"sqlite:///{tmp_path / 'other.db'}")  # the store was reset meanwhile
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", other.tracking_uri)
+    _, _, run = run_train(data, tmp_path / "checkpoints")
+    (recorded,) = experiment_runs(other)
+    assert recorded.info.run_id == run["run_id"] and recorded.info.status == "FINISHED"
+    assert recorded.data.tags["superres.backfilled"] == "true"
+    assert [m.step for m in other.get_metric_history(run["run_id"], "val/psnr_y")] == [2, 4, 6]
+
+
+def test_sigterm_is_an_interrupt_within_the_block_and_the_previous_handler_is_restored():
+    received = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        with pytest.raises(Terminated, match="SIGTERM"):
+            with _terminate_as_interrupt():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(10)  # interrupted at once
+        assert received == []
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler from before the block has it again
+        time.sleep(0.1)
+        assert received == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 GAN = {"iterations": 4, "gan_start": 3, "gan_weight": 5e-3, "perceptual_weight": 1.0,

@@ -1,7 +1,8 @@
 """Training checkpoints: one file, written atomically, that resumes a killed run exactly.
 
 It holds the model, optimisers, schedulers, the EMA and the discriminator as state dicts, the
-step, the best-so-far weights and history, the early-stopping counter and every random state.
+step, the best-so-far weights and history, the early-stopping counter, every random state, the
+seconds trained so far and the caller's ``metadata`` (e.g. the id of its tracking run).
 Everything in it is a tensor, a list, a dict, a number or a string, so it is read back with
 ``torch.load(weights_only=True)``: loading a checkpoint never unpickles code.
 """
@@ -33,10 +34,11 @@ def save(path: Path, state: Mapping[str, Any]) -> None:
     log.debug("checkpoint of iteration %s written to %s", state.get("step"), path)
 
 
-def load(path: Path) -> dict[str, Any]:
-    """Read a checkpoint; a corrupt, truncated or foreign file is a ``WeightsError`` naming it."""
+def load(path: Path, *, mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint; a corrupt, truncated or foreign file is a ``WeightsError`` naming it.
+    With ``mmap`` the tensors are mapped from the file, not read, until they are used."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # torch raises several types for a damaged zip or pickle
         raise WeightsError(
             f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}); "
@@ -49,6 +51,15 @@ def load(path: Path) -> dict[str, Any]:
             "delete it, or train without resume to start afresh"
         )
     return state
+
+
+def peek(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` with its tensors mapped, not read: a cheap look at its step,
+    history, ``seconds`` and ``metadata`` before training resumes from it. None when there is none."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    return load(path, mmap=True)
 
 
 def scheduler_state(scheduler: torch.optim.lr_scheduler.LRScheduler) -> dict[str, Any]:

@@ -3,10 +3,12 @@
 One run per architecture and seed (run name = the architecture key, tags
 ``superres.architecture`` and ``superres.seed``) in one experiment. Training opens
 the run and logs parameters, the curves (metric per step) and the weights; evaluation logs its
-metrics and pictures into that same run. When the run training opened is not in the store
-(DVC restored the trained weights from its run cache, or the store was reset), evaluation opens
-a new run for the architecture and backfills it from the files training left: parameters from
-``config.json`` and the validation curve from ``history.csv``, so the record stays complete.
+metrics and pictures into that same run. A training resumed from its checkpoint reopens the run
+the checkpoint names, so a killed and resumed training is still one run. When the run training
+opened is not in the store (DVC restored the trained weights from its run cache, or the store
+was reset), evaluation opens a new run for the architecture and backfills it from the files
+training left: parameters from ``config.json`` and the validation curve from ``history.csv``, so
+the record stays complete.
 
 The store is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<root>/mlflow.db`` with artifacts
 in ``<root>/mlartifacts``, where ``<root>`` is the project (``DVC_ROOT`` when DVC runs the stage,
@@ -23,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -120,9 +122,17 @@ class Tracker:
     def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> None:
         self.client.log_figure(run_id, figure, artifact_file)
 
-    def end_run(self, run_id: str, failed: bool = False) -> None:
-        status = RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED)
-        self.client.set_terminated(run_id, status)
+    def end_run(self, run_id: str, failed: bool = False, killed: bool = False) -> None:
+        """End the run FINISHED, FAILED (an error) or KILLED (interrupted: Ctrl-C, SIGTERM)."""
+        status = RunStatus.KILLED if killed else RunStatus.FAILED if failed else RunStatus.FINISHED
+        self.client.set_terminated(run_id, RunStatus.to_string(status))
+
+    def reopen_run(self, run_id: str, tags: Mapping[str, str] = ()) -> None:
+        """Mark an interrupted run RUNNING again (a training resumed from its checkpoint continues
+        its run) and set ``tags`` (those of the machine now training it)."""
+        self.client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        if tags:
+            self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in dict(tags).items()])
 
     def find_run(self, run_id: str | None) -> str | None:
         """``run_id`` if that run exists in this store and experiment, else None."""

@@ -20,7 +20,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,7 +61,7 @@ class TrainResult:
     best_step: int = 0
     best_psnr_y: float = -math.inf
     iterations: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # training time, summed over the stretches of a resumed run (each up to its last checkpoint)
     stopped_early: bool = False
     resumed_from: int = 0  # the iteration of the checkpoint the run resumed from (0 = a fresh run)
 
@@ -85,14 +85,15 @@ def build_optimizer(parameters: Sequence[nn.Parameter], config: TrainConfig) -> 
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     fused = all(p.is_cuda for p in parameters)  # one kernel for the whole update on a GPU
-    return torch.optim.Adam(parameters, lr=config.lr, betas=config.betas, eps=config.eps, weight_decay=config.weight_decay,
-                            fused=fused or None)
+    return torch.optim.Adam(parameters, lr=config.lr, betas=config.betas, eps=config.eps,
+                            weight_decay=config.weight_decay, fused=fused or None)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
     """The learning-rate schedule of ``train.scheduler``, stepped once per iteration."""
     if config.scheduler == "multistep":
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones), gamma=config.lr_gamma)
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.milestones),
+                                                    gamma=config.lr_gamma)
     if config.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.iterations, eta_min=config.lr_min)
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
@@ -136,7 +137,8 @@ def _finite(module: nn.Module) -> bool:
 
 
 def _cpu_copy(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format) for k, v in module.state_dict().items()}
+    return {k: v.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
+            for k, v in module.state_dict().items()}
 
 
 def _restore(state: dict[str, Any], key: str, target: Any, path: Path) -> None:
@@ -166,21 +168,49 @@ def train(
     perceptual: nn.Module | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
+    metadata: Mapping[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``patches``; return its best weights and the validation history.
 
     With ``config.gan_start`` set, ``discriminator`` (and ``perceptual``, the feature loss module)
     train it adversarially from that iteration. With ``checkpoint_dir`` a checkpoint is written
-    every ``config.checkpoint_every`` iterations; ``resume`` continues from it when there is one.
+    every ``config.checkpoint_every`` iterations; ``resume`` continues from it when there is one,
+    and the result's ``seconds`` then adds the time trained before that checkpoint. ``metadata``
+    (strings, numbers, lists, dicts) is written into every checkpoint as it is, for the caller to
+    read back with ``checkpoint.peek`` (e.g. the id of its tracking run); the trainer never reads it.
     """
     seed_everything(config.seed)
     context = distributed.setup(pick_device(config.device))
+    try:  # the process group goes whatever ends the run: a divergence, an error, an interrupt
+        return _train(model, patches, val_pairs, config, context, scale=scale, callbacks=callbacks,
+                      discriminator=discriminator, perceptual=perceptual, checkpoint_dir=checkpoint_dir, resume=resume,
+                      metadata=dict(metadata or {}))
+    finally:
+        distributed.teardown(context)
+
+
+def _train(
+    model: nn.Module,
+    patches: PatchDataset,
+    val_pairs: Sequence[ValPair],
+    config: TrainConfig,
+    context: distributed.Context,
+    *,
+    scale: int,
+    callbacks: Sequence[Any],
+    discriminator: nn.Module | None,
+    perceptual: nn.Module | None,
+    checkpoint_dir: Path | None,
+    resume: bool,
+    metadata: dict[str, Any],
+) -> TrainResult:
     device = context.device
     make_deterministic(device)
     callbacks = callbacks if context.is_main else ()  # only rank 0 logs
     model.to(device).train()
     _call(callbacks, "on_train_start", model, config)
     start = time.perf_counter()
+    before = 0.0  # the seconds trained before the checkpoint this run resumes from
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:  # e.g. bicubic: nothing to learn, validate once
@@ -189,7 +219,6 @@ def train(
         _call(callbacks, "on_validation", 0, {"val_psnr_y": value})
         result = TrainResult(model.state_dict(), [row], 0, value, 0, time.perf_counter() - start)
         _call(callbacks, "on_train_end", result)
-        distributed.teardown(context)
         return result
 
     # precision and memory layout: bf16 autocast and channels_last pay off on CUDA only
@@ -244,6 +273,7 @@ def train(
         result = TrainResult(state["best_state_dict"], state["history"], state["best_step"], state["best_psnr_y"],
                              state["step"], resumed_from=state["step"])
         running, seen, bad_validations = state["running"], state["seen"], state["bad_validations"]
+        before = float(state.get("seconds", 0.0))  # absent from a checkpoint of an older version
         checkpoint.set_rng_state(state["rng"])
         first = state["step"] + 1
         log.info("resuming from the checkpoint of iteration %d in %s", state["step"], path)
@@ -257,8 +287,8 @@ def train(
     for step in range(first, config.iterations + 1):
         lr_batch, hr_batch = (
             x.float().div_(255.0).contiguous(memory_format=memory_format)
-            for x in patches.batch(config.batch_size, batch_generator(config.seed, step, context.rank), config.patch_size,
-                                   device)
+            for x in patches.batch(config.batch_size, batch_generator(config.seed, step, context.rank),
+                                   config.patch_size, device)
         )
         pixel_stage = gan and step < config.gan_start  # ESRGAN/SRGAN pre-train on the pixel loss alone
         adversarial = gan and not pixel_stage
@@ -275,7 +305,8 @@ def train(
         if pixel_stage:
             loss = terms["pixel"]
         else:
-            weights = {"pixel": config.pixel_weight, "perceptual": config.perceptual_weight, "adversarial": config.gan_weight}
+            weights = {"pixel": config.pixel_weight, "perceptual": config.perceptual_weight,
+                       "adversarial": config.gan_weight}
             loss = sum(weights[name] * term.float() for name, term in terms.items())
         # The loss is read back (a device sync) only where it is used: every step on the CPU, every
         # log_every steps on a GPU, so that the CPU prepares the next batch while the GPU computes.
@@ -319,7 +350,8 @@ def train(
         if step % config.val_every == 0 or step == config.iterations:
             if context.is_main:  # only rank 0 validates; its early-stopping decision is broadcast
                 psnr_y = validate(evaluated, val_pairs, scale, device)
-                row = {"step": step, "train_loss": running / seen, "lr": scheduler.get_last_lr()[0], "val_psnr_y": psnr_y}
+                row = {"step": step, "train_loss": running / seen, "lr": scheduler.get_last_lr()[0],
+                       "val_psnr_y": psnr_y}
                 result.history.append(row)
                 _call(callbacks, "on_validation", step, {"val_psnr_y": psnr_y})
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_psnr_y=f"{psnr_y:.2f}")
@@ -342,7 +374,8 @@ def train(
                     "scheduler": checkpoint.scheduler_state(scheduler), "rng": checkpoint.rng_state(),
                     "best_state_dict": result.state_dict, "history": result.history, "best_step": result.best_step,
                     "best_psnr_y": result.best_psnr_y, "running": running, "seen": seen,
-                    "bad_validations": bad_validations,
+                    "bad_validations": bad_validations, "seconds": before + time.perf_counter() - start,
+                    "metadata": metadata,
                 }
                 if ema is not None:
                     state["ema"] = ema.state_dict()
@@ -356,11 +389,11 @@ def train(
             result.stopped_early = True
             break
     bar.close()
-    distributed.teardown(context)
-    result.seconds = time.perf_counter() - start
+    result.seconds = before + time.perf_counter() - start
     log.info(
-        "trained %d iterations in %.1f s; best validation PSNR-Y %.3f dB at iteration %d",
-        result.iterations, result.seconds, result.best_psnr_y, result.best_step,
+        "trained %d iterations in %.1f s%s; best validation PSNR-Y %.3f dB at iteration %d",
+        result.iterations, result.seconds, f" ({before:.1f} s before the resume)" if result.resumed_from else "",
+        result.best_psnr_y, result.best_step,
     )
     _call(callbacks, "on_train_end", result)
     return result

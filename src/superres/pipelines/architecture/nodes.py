@@ -7,8 +7,11 @@ import hashlib
 import json
 import logging
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from superres.losses import PerceptualLoss, vgg19_weights
 from superres.metrics import METRICS, aggregate, image_metrics, json_safe
 from superres.models import count_parameters, create_discriminator, create_model
 from superres.models.weights import Weights, save_weights
+from superres.training import checkpoint
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
 from superres.training.tracking import MlflowCallback, Tracker, default_tracking_uri, run_tags
@@ -87,8 +91,10 @@ def train_model(
     the validation history and the MLflow run.
 
     A run killed part-way (a checkpoint every ``train.checkpoint_every`` iterations) resumes where
-    it stopped when the stage runs again with the same parameters and data; a GAN gets its
-    discriminator and, when its weights can be had, the VGG19 perceptual loss."""
+    it stopped when the stage runs again with the same parameters and data, in the same MLflow run
+    (its id is in the checkpoint), and its training time adds up over the stretches. Ctrl-C and
+    SIGTERM end the MLflow run KILLED and keep the checkpoint; an error ends it FAILED. A GAN gets
+    its discriminator and, when its weights can be had, the VGG19 perceptual loss."""
     scale = int(prepare["scale"])
     if "seed" in train_params or "seed" in (train_overrides or {}):
         raise ConfigError("train.seed is no longer read: list the seeds to train in the top-level `seeds` "
@@ -105,9 +111,11 @@ def train_model(
     n_params = count_parameters(model)
     dataset = PatchDataset(patches["lr"], patches["hr"], augment=config.augment)
     val_pairs = [(val_lr[name](), val_hr[name]()) for name in sorted(val_hr)]
-    log.info("%s: %d parameters, %d training patches, %d validation images", architecture, n_params, len(dataset), len(val_pairs))
+    log.info("%s: %d parameters, %d training patches, %d validation images", architecture, n_params, len(dataset),
+             len(val_pairs))
     run_folder = _run_folder(checkpoints, {"architecture": architecture, "scale": scale, "model": model_params,
-                                           "train": config.to_dict(), "patches": [list(dataset.lr.shape), list(dataset.hr.shape)],
+                                           "train": config.to_dict(),
+                                           "patches": [list(dataset.lr.shape), list(dataset.hr.shape)],
                                            "val": sorted(val_hr)})
 
     tracker = _tracker(tracking)
@@ -118,44 +126,103 @@ def train_model(
     tags = {**run_tags(architecture, seed), **machine_tags(machine)}
     if notes:
         tags["superres.notes"] = "; ".join(notes)
-    run_id = tracker.start_run(architecture, params, tags=tags)
-    try:
-        result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)],
-                       discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder, resume=True)
-        if result.resumed_from:
-            notes.append(f"resumed from the checkpoint of iteration {result.resumed_from}")
-        weights = Weights(
-            result.state_dict,
-            {
-                "architecture": architecture,
-                "seed": seed,
-                "scale": scale,
-                "model": model_params,
-                "parameters": n_params,
-                "profile": profile,
-                "train": config.to_dict(),
-                "iterations": result.iterations,
-                "train_seconds": round(result.seconds, 3),
-                "best_step": result.best_step,
-                "best_val_psnr_y": json_safe(result.best_psnr_y),
-                "stopped_early": result.stopped_early,
-                "notes": notes,
-                "mlflow_run_id": run_id,
-                "machine": machine,
-            },
-        )
-        history = pd.DataFrame(result.history, columns=["step", "train_loss", "lr", "val_psnr_y"])
-        tracker.log_metrics(run_id, {"parameters": n_params, "train/seconds": result.seconds, "val/best_psnr_y": result.best_psnr_y}, result.iterations)
-        with tempfile.TemporaryDirectory() as tmp:
-            save_weights(tmp, weights)
-            history.to_csv(Path(tmp) / "history.csv", index=False)
-            tracker.log_artifacts(run_id, tmp, "model")
-    except BaseException:
-        tracker.end_run(run_id, failed=True)
-        raise
-    tracker.end_run(run_id)
+    with _terminate_as_interrupt():  # SIGTERM (timeout, CI, containers) ends the run as Ctrl-C does
+        saved = checkpoint.peek(run_folder / checkpoint.FILENAME)
+        run_id = _open_run(tracker, architecture, params, tags, saved)
+        try:
+            result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)],
+                           discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder, resume=True,
+                           metadata={RUN_ID_KEY: run_id})
+            if result.resumed_from:
+                notes.append(f"resumed from the checkpoint of iteration {result.resumed_from}")
+            weights = Weights(
+                result.state_dict,
+                {
+                    "architecture": architecture,
+                    "seed": seed,
+                    "scale": scale,
+                    "model": model_params,
+                    "parameters": n_params,
+                    "profile": profile,
+                    "train": config.to_dict(),
+                    "iterations": result.iterations,
+                    "train_seconds": round(result.seconds, 3),
+                    "best_step": result.best_step,
+                    "best_val_psnr_y": json_safe(result.best_psnr_y),
+                    "stopped_early": result.stopped_early,
+                    "notes": notes,
+                    "mlflow_run_id": run_id,
+                    "machine": machine,
+                },
+            )
+            history = pd.DataFrame(result.history, columns=["step", "train_loss", "lr", "val_psnr_y"])
+            tracker.log_metrics(run_id, {"parameters": n_params, "train/seconds": result.seconds,
+                                         "val/best_psnr_y": result.best_psnr_y}, result.iterations)
+            with tempfile.TemporaryDirectory() as tmp:
+                save_weights(tmp, weights)
+                history.to_csv(Path(tmp) / "history.csv", index=False)
+                tracker.log_artifacts(run_id, tmp, "model")
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the checkpoint stays, the next run continues this one
+            tracker.end_run(run_id, killed=True)
+            log.warning("%s: training %s; MLflow run %s ended KILLED; running the stage again resumes from the last "
+                        "checkpoint in %s", architecture, exc or "interrupted", run_id, run_folder)
+            raise
+        except BaseException:
+            tracker.end_run(run_id, failed=True)
+            raise
+        tracker.end_run(run_id)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: its working state goes
     return weights, history, {"run_id": run_id, "experiment_id": tracker.experiment_id}
+
+
+RUN_ID_KEY = "mlflow_run_id"  # the key of the MLflow run id in a checkpoint's metadata
+
+
+def _open_run(tracker: Tracker, architecture: str, params: Mapping[str, Any], tags: Mapping[str, str],
+              saved: Mapping[str, Any] | None) -> str:
+    """The MLflow run of this training. A training that resumes from a checkpoint continues the
+    run the checkpoint names, reopened, when that run is still in the store (killed, or left
+    RUNNING by a SIGKILL); otherwise a new run, given the validation curve the checkpoint holds."""
+    if saved is None:
+        return tracker.start_run(architecture, params, tags=tags)
+    previous = tracker.find_run(saved.get("metadata", {}).get(RUN_ID_KEY))
+    if previous is not None:
+        tracker.reopen_run(previous, tags)
+        log.info("%s: continuing the MLflow run %s from the checkpoint of iteration %d", architecture, previous,
+                 saved["step"])
+        return previous
+    run_id = tracker.start_run(architecture, params, tags={**tags, "superres.backfilled": "true"})
+    tracker.log_history(run_id, saved["history"], HISTORY_CURVES)
+    log.warning("%s: the MLflow run of the checkpoint of iteration %d is not in the store; recording a new run, "
+                "backfilled with the %d validations the checkpoint holds", architecture, saved["step"],
+                len(saved["history"]))
+    return run_id
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received: raised in the main thread, so the run ends as it does on Ctrl-C."""
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) in the main thread;
+    the previous handler is back afterwards, and at once on the first SIGTERM, so that a second one
+    acts as it would have. Outside the main thread (where Python delivers no signal) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    previous = signal.SIG_DFL if previous is None else previous  # None: a handler not installed from Python
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, previous)
+        raise Terminated(f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def evaluate_model(
