@@ -7,6 +7,10 @@ the head; sub-pixel upsampling by x2 steps, each followed by PReLU (one x3 step 
 and a 9x9 tail convolution back to the image. The paper's network is ``n_blocks=16,
 n_feats=64``. Batch normalisation makes eval mode (running statistics) differ from train mode.
 
+The convolutions of the residual branches start from Kaiming-normal weights scaled by 0.1 (as
+BasicSR initialises SRResNet and RRDB): each block starts close to the identity, so a small
+network at a high learning rate does not land on a different solution for every seed.
+
 Input: N x 3 x h x w in [0, 1]. Output: N x 3 x (scale*h) x (scale*w), not clipped (no final
 activation). Scales 2, 3, 4 and 8.
 """
@@ -18,9 +22,11 @@ from torch import nn
 
 from superres.models.layers import check_scale, conv3x3, subpixel_steps
 
+RESIDUAL_INIT_SCALE = 0.1  # BasicSR's scale of the residual branches' initial weights
+
 
 class ResidualBlock(nn.Module):
-    def __init__(self, n_feats: int) -> None:
+    def __init__(self, n_feats: int, init_scale: float = RESIDUAL_INIT_SCALE) -> None:
         super().__init__()
         self.body = nn.Sequential(
             conv3x3(n_feats, n_feats),
@@ -29,6 +35,10 @@ class ResidualBlock(nn.Module):
             conv3x3(n_feats, n_feats),
             nn.BatchNorm2d(n_feats),
         )
+        for conv in (self.body[0], self.body[3]):
+            nn.init.kaiming_normal_(conv.weight)
+            conv.weight.data.mul_(init_scale)
+            nn.init.zeros_(conv.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
