@@ -15,7 +15,10 @@ from superres.pipeline_registry import register_pipelines
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_architecture_has_a_pipeline_that_trains_then_evaluates():
+def test_every_architecture_has_a_pipeline_that_trains_then_evaluates(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.kedro]\npackage_name = "superres"\n')
+    (tmp_path / "params.yaml").write_text("seeds: [0]\n")
+    monkeypatch.chdir(tmp_path)
     pipelines = register_pipelines()
     for key in REGISTRY:
         nodes = pipelines[key].nodes

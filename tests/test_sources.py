@@ -33,7 +33,7 @@ from superres.data.sources import (
 from superres.errors import ConfigError, DownloadError
 
 LIMIT = 10_000_000
-GRAY_EMBEDDED = {"brick", "camera", "cell", "clock", "coins", "grass", "gravel", "moon", "page", "text"}
+GRAY_EMBEDDED = {"brick", "camera", "clock", "coins", "grass", "gravel", "moon", "page", "text"}
 
 
 def png_bytes(colour: tuple[int, int, int], size: tuple[int, int] = (8, 6)) -> bytes:
