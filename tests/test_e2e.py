@@ -34,8 +34,8 @@ def test_outputs_of_every_stage(project):
     table = pd.read_csv(root / "data/08_reporting/comparison.csv")
     assert sorted(table["architecture"]) == sorted(ARCHS) and (table["latency_ms"] > 0).all()
     plots = sorted(p.name for p in (root / "data/08_reporting/plots").iterdir())
-    assert plots == ["gain_over_bicubic.png", "psnr_on_benchmarks.png", "psnr_vs_latency.png", "psnr_vs_parameters.png",
-                     "validation_curves.png"]
+    assert plots == ["difference_vs_bicubic.png", "gain_over_bicubic.png", "psnr_on_benchmarks.png", "psnr_vs_latency.png",
+                     "psnr_vs_parameters.png", "validation_curves.png"]
 
 
 BENCHMARKS = ["mine", "set5"] if SET5.is_dir() else ["mine"]
@@ -63,6 +63,7 @@ def test_benchmarks_are_made_from_hr_and_reported_beside_the_published_rows(proj
     assert (measured.loc[measured.benchmark == "mine", "images"] == 3).all()
     markdown = (root / "data/08_reporting/comparison.md").read_text()
     assert "## Benchmarks" in markdown and "mine x3" in markdown
+    assert "The test split has only 1 image" in markdown  # the tiny profile says so plainly
     assert "Benchmarks" in (root / "data/08_reporting/report.html").read_text()
     if SET5.is_dir():  # the published rows sit beside the measured ones, and bicubic matches its own
         set5 = table[(table.benchmark == "set5") & (table.scale == 2)].set_index(["architecture", "source"])["psnr_y"]
