@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = [".dvc/config", ".dvc/.gitignore", ".dvcignore", ".telemetry", "dvc.yaml", "params.yaml", "pyproject.toml", "conf", "src"]
+PROJECT_FILES = [".dvc/config", ".dvc/.gitignore", ".dvcignore", ".telemetry", "dvc.yaml", "params.yaml", "pyproject.toml",
+                 "requirements.lock", "conf", "src"]
 
 
 ARCHITECTURES = yaml.safe_load((ROOT / "params.yaml").read_text())["architectures"]
