@@ -75,6 +75,17 @@ def tiny_params(params: dict) -> dict:
     return params
 
 
+def copy_project(copy: Path) -> None:
+    """The project's files (code, configuration, parameters, the environment lock) into ``copy``."""
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+
+
 def run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
@@ -86,13 +97,7 @@ def run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.
 def project(tmp_path_factory) -> tuple[Path, dict]:
     """A copy of the project with the tiny profile, a git repository of its own, run once."""
     copy = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy / name)
+    copy_project(copy)
     params = tiny_params(yaml.safe_load((copy / "params.yaml").read_text()))
     write_benchmark_photos(copy / BENCHMARK_FOLDER)
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -188,16 +188,10 @@ SRCNN_TRAIN = {"iterations": ITERATIONS, "batch_size": 4, "val_every": 10, "log_
 def tiny_project(tmp_path_factory) -> tuple[Path, dict]:
     """A copy of the project with SRCNN's seeds 0 and 1 on a tiny profile, its prepared data
     written directly (the training stage alone runs), and a SQLite MLflow store of its own."""
-    from conftest import PROJECT_FILES, ROOT, tiny_params
+    from conftest import copy_project, tiny_params
 
     copy = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, copy / name)
+    copy_project(copy)
     params = tiny_params(yaml.safe_load((copy / "params.yaml").read_text()))
     params["seeds"] = [0, 1]
     params["srcnn"]["train"] = dict(SRCNN_TRAIN)
