@@ -49,10 +49,8 @@ def test_models_on_the_bicubic_input_take_any_integer_scale(name):
             create_model(name, scale=bad)
 
 
-def zero_last_conv(model: torch.nn.Module) -> None:
-    last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-    torch.nn.init.zeros_(last.weight)
-    torch.nn.init.zeros_(last.bias)
+def last_conv(model: torch.nn.Module) -> torch.nn.Conv2d:
+    return [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
 
 
 @pytest.mark.parametrize("name", ["vdsr", "unet", "autoencoder", "lapsrn"])
@@ -60,10 +58,21 @@ def test_global_residual_over_bicubic(name):
     # with the residual branch silenced, what is left is exactly the bicubic upsampling
     torch.manual_seed(0)
     model = create_model(name, scale=2, **SMALL[name]).eval()
+    torch.nn.init.normal_(last_conv(model).weight, std=0.1)  # a trained-looking residual branch
     x = torch.rand(2, 3, 9, 11)
     assert not torch.allclose(model(x), imresize(x, scale=2), atol=1e-3)
-    zero_last_conv(model)
+    torch.nn.init.zeros_(last_conv(model).weight)
+    torch.nn.init.zeros_(last_conv(model).bias)
     torch.testing.assert_close(model(x), imresize(x, scale=2), atol=1e-5, rtol=0)
+
+
+def test_an_untrained_unet_is_bicubic_and_its_tail_learns():
+    # the zero tail: training starts from bicubic, and the tail still gets a gradient
+    model = create_model("unet", scale=2, **SMALL["unet"])
+    x, target = torch.rand(2, 3, 9, 11), torch.rand(2, 3, 18, 22)
+    torch.testing.assert_close(model.eval()(x), imresize(x, scale=2), atol=1e-6, rtol=0)
+    torch.nn.functional.l1_loss(model.train()(x), target).backward()
+    assert last_conv(model).weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", ["unet", "autoencoder"])

@@ -9,7 +9,10 @@ LeakyReLU 0.2; the width doubles at every level up to ``8 * n_feats``. Each upsa
 doubles the size by sub-pixel convolution (3x3 conv to 4x the target width, ``PixelShuffle(2)``),
 concatenates the skip of the same level from the encoder and fuses them with a 3x3 conv + BN +
 LeakyReLU. A 3x3 tail conv predicts a residual that is added to the bicubic input (a global
-residual), the padding is cropped away and the result mapped back to [0, 1].
+residual), the padding is cropped away and the result mapped back to [0, 1]. The tail starts at
+zero, so an untrained network is exactly bicubic and training only learns the correction: with
+PyTorch's default initialisation the random residual (behind batch norm) costs several dB at the
+start, and the default profile's short schedule recovered from it on 1 seed of 5.
 
 Input: N x C x h x w in [0, 1], the low-resolution image, any size. Output: N x C x (scale*h) x
 (scale*w), not clipped. Any integer scale >= 2. Batch normalisation makes eval mode (running
@@ -62,6 +65,8 @@ class UNet(nn.Module):
         self.down = nn.ModuleList(Down(widths[i], widths[i + 1]) for i in range(depth))
         self.up = nn.ModuleList(Up(widths[i + 1], widths[i]) for i in reversed(range(depth)))
         self.tail = conv3x3(n_feats, channels)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         upsampled = to_symmetric(imresize(x, scale=self.scale))
