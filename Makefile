@@ -20,7 +20,10 @@ CHROMIUM ?= /usr/bin/chromium
 run: $(VENV)/.installed
 	dvc repro
 
+# The rules first (style, then the layers of DESIGN.md), then the suite.
 test: $(VENV)/.installed-dev $(CHROMIUM)
+	ruff check src tests
+	lint-imports
 	python -m pytest
 
 # Speed figures: writes bench.json and appends a dated section to BENCHMARKS.md (about 15 min on a 2-core CPU).
