@@ -6,7 +6,7 @@ checkpoint (``vgg19-dcbe5e81.pth``) loads as it is. That file is a pickle: it is
 ``torch.load(..., weights_only=True)``, which refuses anything but tensors and plain containers.
 
 :func:`vgg19_weights` finds the checkpoint: a given path, else the download cache shared with the
-data sources, else it downloads it there once.
+data sources (:mod:`superres.data.download`), else it downloads it there once.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from superres.data.sources import _file_sha256, default_cache_dir
-from superres.data.sources import download as download_file
+from superres.data.download import default_cache_dir, file_sha256
+from superres.data.download import download as download_file
 from superres.errors import ConfigError, DownloadError, WeightsError
 
 logger = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ def vgg19_weights(
     except (DownloadError, ConfigError) as exc:
         raise WeightsError(_missing_message(target, url, str(exc))) from exc
     if sha256_prefix is not None:
-        actual = _file_sha256(fetched)
+        actual = file_sha256(fetched)
         if not actual.startswith(sha256_prefix.lower()):
             fetched.unlink(missing_ok=True)
             raise WeightsError(
