@@ -18,7 +18,7 @@ from superres.inference import super_resolve, super_resolve_tiled, tile_spans
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, save_weights
 from superres.modelstore import COMPARISON, MODELS_DIR, REPORTING_DIR
-from superres.training.tracking import Tracker, register_model
+from superres.tracking import Tracker, register_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

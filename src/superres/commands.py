@@ -18,21 +18,17 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 import torch
-from PIL import Image, ImageOps
 from torch import nn
 from tqdm import tqdm
 
-from superres.atomic import atomic_path
-from superres.data.imageio import IMAGE_SUFFIXES, read_image
+from superres.data.imagefiles import FORMATS, collect_images, format_of, read_source, write_result
 from superres.errors import SuperresError
 from superres.inference import iter_tiled_bands, pick_device, super_resolve, tile_spans
 from superres.models import REGISTRY, create_model
@@ -55,16 +51,6 @@ from superres.profiles import apply_profile
 log = logging.getLogger(__name__)
 
 MAX_PIXELS = 100_000_000
-# --format -> (Pillow format, suffix, save options); None keeps the input's format when it is one of these.
-FORMATS = {
-    "png": ("PNG", ".png", {}),
-    "jpg": ("JPEG", ".jpg", {"quality": 95}),
-    "webp": ("WEBP", ".webp", {"lossless": True}),
-    "tiff": ("TIFF", ".tif", {"compression": "tiff_lzw"}),
-}
-_FORMAT_OF_SUFFIX = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
-_ALPHA_FORMATS = {"png", "webp", "tiff"}
-_ORIENTATION_TAG = 0x0112
 
 
 BICUBIC_SCALE = 2  # bicubic's factor when --scale is not given
@@ -110,7 +96,7 @@ def _from_project(name: str | None, project: Path | None, device: torch.device) 
 
 def _registered(name: str, project: Path | None, device: torch.device) -> ResolvedModel:
     """A registered MLflow model ``models:/NAME/VERSION`` from MLFLOW_TRACKING_URI, else the project's store."""
-    from superres.training.tracking import default_tracking_uri, download_model  # MLflow loads slowly
+    from superres.tracking import default_tracking_uri, download_model  # MLflow loads slowly
 
     if os.environ.get("MLFLOW_TRACKING_URI"):
         root = Path.cwd()  # unused: the environment names the store
@@ -169,76 +155,6 @@ def resolve_model(
         raise SuperresError(f"--model {model or resolved.name} ({resolved.origin}) upscales x{factor}, not x{scale} "
                             f"(--scale); give --scale {factor}, a model trained for x{scale}, or --model bicubic")
     return resolved
-
-
-@dataclass
-class Source:
-    """An input image: upright uint8 pixels (H x W x 1 or 3), its alpha (H x W) if it has a
-    transparent one, and the metadata still true after upscaling."""
-
-    pixels: np.ndarray
-    alpha: np.ndarray | None = None
-    icc_profile: bytes | None = None
-    exif: bytes | None = None
-
-
-def read_source(path: Path, max_pixels: int) -> Source:
-    """Read ``path`` with the project's checks (size limit before decoding, EXIF orientation, 16-bit
-    reduced to 8-bit); keep its alpha channel apart, and its ICC profile and EXIF (orientation reset).
-    Metadata that cannot be read is left out (logged): the pixels are what matters."""
-    source = Source(read_image(path, max_pixels=max_pixels, setting="--max-pixels")[0])
-    try:
-        with warnings.catch_warnings(), Image.open(path) as img:  # read_image has checked its size and format
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            exif = img.getexif()
-            if _ORIENTATION_TAG in exif:
-                exif[_ORIENTATION_TAG] = 1  # the pixels are upright now
-            source.icc_profile, source.exif = img.info.get("icc_profile"), exif.tobytes() if len(exif) else None
-            if "A" in img.getbands() or "transparency" in img.info:
-                gray = source.pixels.shape[2] == 1
-                upright = np.asarray(ImageOps.exif_transpose(img).convert("LA" if gray else "RGBA"))
-                if (upright[..., -1] < 255).any():  # the colour itself, not read_image's composite on white
-                    source.pixels = np.ascontiguousarray(upright[..., :-1])
-                    source.alpha = np.ascontiguousarray(upright[..., -1])
-    except Exception as exc:  # Pillow raises many types on odd metadata; read_image already vouched for the pixels
-        log.warning("%s: metadata and alpha not kept (%s)", path, exc)
-    return source
-
-
-def write_result(
-    target: Path, source: Source, bands: Iterable[tuple[int, np.ndarray]], size: tuple[int, int], fmt: str
-) -> None:
-    """Assemble the SR bands into one image of ``size`` (width, height), add the alpha channel
-    upscaled with bicubic (composited on white for JPEG), and save it atomically as ``fmt`` with
-    the source's ICC profile and EXIF."""
-    gray = source.pixels.shape[2] == 1
-    result = Image.new("L" if gray else "RGB", size)
-    for top, band in bands:
-        result.paste(Image.fromarray(band[:, :, 0] if gray else band), (0, top))
-    if source.alpha is not None:
-        alpha = Image.fromarray(source.alpha).resize(size, Image.Resampling.BICUBIC)
-        if fmt in _ALPHA_FORMATS:
-            result.putalpha(alpha)
-        else:
-            result = Image.composite(result, Image.new(result.mode, size, 255), alpha)
-    pillow_format, _, options = FORMATS[fmt]
-    metadata = {k: v for k, v in (("icc_profile", source.icc_profile), ("exif", source.exif)) if v}
-    with atomic_path(target) as tmp:
-        try:
-            result.save(tmp, format=pillow_format, **options, **metadata)
-        except (OSError, ValueError) as exc:
-            raise SuperresError(f"{target}: cannot be written as {fmt} ({exc}); choose another --format") from None
-
-
-def _collect(inputs: tuple[Path, ...]) -> list[tuple[Path, Path]]:
-    """(file, path relative to the output folder) for every input file and every image under an input folder."""
-    files: list[tuple[Path, Path]] = []
-    for item in inputs:
-        if item.is_dir():
-            files += [(f, f.relative_to(item)) for f in sorted(item.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
-        else:
-            files.append((item, Path(item.name)))
-    return files
 
 
 PROJECT_HELP = (f"The superres project (the folder holding dvc.yaml and params.yaml) whose trained models "
@@ -326,19 +242,19 @@ def upscale(inputs: tuple[Path, ...], output: Path, model: str | None, arch: str
                                  project=project)
     except SuperresError as exc:
         raise click.ClickException(str(exc)) from None
-    net, factor, files = resolved.net, int(resolved.config["scale"]), _collect(inputs)
+    net, factor, files = resolved.net, int(resolved.config["scale"]), collect_images(inputs)
     click.echo(f"model: {resolved.name} x{factor}, {resolved.origin}", err=True)
     sources = {f.resolve() for f, _ in files}
     failures, megapixels, start = 0, 0.0, time.perf_counter()
     for source_path, relative in tqdm(files, desc="images", unit="image", disable=None):
-        out_format = fmt or _FORMAT_OF_SUFFIX.get(source_path.suffix.lower(), "png")
+        out_format = fmt or format_of(source_path)
         target = (output / relative).with_suffix(FORMATS[out_format][1])
         try:
             if target.resolve() in sources:
                 raise SuperresError(f"{target} is an input file; choose another output folder or --format")
             if target.exists() and not overwrite:
                 raise SuperresError(f"{target} exists; give --overwrite to replace it")
-            source = read_source(source_path, max_pixels)
+            source = read_source(source_path, max_pixels, "--max-pixels")
             height, width = source.pixels.shape[:2]
             size = (width * factor, height * factor)
             if tile:
@@ -364,7 +280,7 @@ def upscale(inputs: tuple[Path, ...], output: Path, model: str | None, arch: str
 def models(project: Path | None) -> None:
     """List what `upscale --model` can name: bicubic, each seed of the project's trained models, registered
     MLflow models. The seed an architecture key picks is marked."""
-    from superres.training.tracking import default_tracking_uri, registered_models  # MLflow loads slowly
+    from superres.tracking import default_tracking_uri, registered_models  # MLflow loads slowly
 
     rows: list[tuple[str, str, str, float | None, float | None, str]] = [
         ("bicubic", "bicubic", "any", None, None, f"no weights: --scale N, x{BICUBIC_SCALE} without")]
