@@ -1,8 +1,12 @@
-"""Training checkpoints: one file, written atomically, that resumes a killed run exactly.
+"""Training checkpoints: the state of a run, and the one file, written atomically, that resumes
+a killed run exactly.
 
-It holds the model, optimisers, schedulers, the EMA and the discriminator as state dicts, the
-step, the best-so-far weights and history, the early-stopping counter, every random state, the
-seconds trained so far and the caller's ``metadata`` (e.g. the id of its tracking run).
+:class:`TrainState` is everything a run changes as it trains: the model, its optimiser and
+schedule, the EMA, the discriminator with its optimiser and schedule, the iteration, the
+best-so-far weights and validation history, the running loss and the early-stopping counter, the
+seconds trained so far and every random state. Its ``state_dict`` and ``load_state_dict`` walk
+the same lists of names, so what is saved is what is restored. A checkpoint is that state dict
+plus the caller's ``metadata`` (e.g. the id of its tracking run) and the ``format`` of the file.
 Everything in it is a tensor, a list, a dict, a number or a string, so it is read back with
 ``torch.load(weights_only=True)``: loading a checkpoint never unpickles code.
 """
@@ -10,13 +14,16 @@ Everything in it is a tensor, a list, a dict, a number or a string, so it is rea
 from __future__ import annotations
 
 import logging
+import math
 import random
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from superres.atomic import atomic_path
 from superres.errors import WeightsError
@@ -24,7 +31,97 @@ from superres.errors import WeightsError
 log = logging.getLogger(__name__)
 
 FILENAME = "last.pt"
+FORMAT = 1  # the layout of the file; a checkpoint without the key is of format 1
 REQUIRED = ("step", "model", "optimizer", "scheduler", "rng")
+
+Optimizer = torch.optim.Optimizer
+Scheduler = torch.optim.lr_scheduler.LRScheduler
+
+
+class TrainState:
+    """The state of a training run. ``COMPONENTS`` are objects with their own state dicts (absent
+    ones, e.g. no EMA, are left out); ``COUNTERS`` are plain values; ``seconds`` reads the time
+    trained so far, this stretch included, and setting it restarts this stretch's clock."""
+
+    COMPONENTS = ("model", "optimizer", "scheduler", "ema", "discriminator", "d_optimizer", "d_scheduler")
+    COUNTERS = ("step", "best_state_dict", "history", "best_step", "best_psnr_y", "running", "seen",
+                "bad_validations", "seconds")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Optimizer,
+        scheduler: Scheduler,
+        *,
+        ema: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
+        d_optimizer: Optimizer | None = None,
+        d_scheduler: Scheduler | None = None,
+    ) -> None:
+        self.model, self.optimizer, self.scheduler, self.ema = model, optimizer, scheduler, ema
+        self.discriminator, self.d_optimizer, self.d_scheduler = discriminator, d_optimizer, d_scheduler
+        self.step = 0  # the last iteration done
+        self.best_state_dict: dict[str, torch.Tensor] = {}  # the best weights so far (EMA when on), on the CPU
+        self.history: list[dict[str, float]] = []  # one row per validation
+        self.best_step = 0
+        self.best_psnr_y = -math.inf
+        self.running, self.seen = 0.0, 0  # the summed training loss and its steps since the last validation
+        self.bad_validations = 0  # validations since the last improvement
+        self.seconds = 0.0
+
+    @property
+    def seconds(self) -> float:
+        """Seconds trained: the earlier stretches of a resumed run plus this one so far."""
+        return self._before + time.perf_counter() - self._started
+
+    @seconds.setter
+    def seconds(self, value: float) -> None:
+        self._before, self._started = float(value), time.perf_counter()
+
+    def components(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.COMPONENTS if getattr(self, name) is not None}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every component's state dict, every counter, the random states and the format."""
+        state: dict[str, Any] = {"format": FORMAT}
+        for name, component in self.components().items():
+            state[name] = scheduler_state(component) if isinstance(component, Scheduler) else component.state_dict()
+        state.update({name: getattr(self, name) for name in self.COUNTERS})
+        state["rng"] = rng_state()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any], source: str | Path = "the checkpoint") -> None:
+        """Restore what :meth:`state_dict` gave; a missing or mismatched entry is a ``WeightsError``
+        naming ``source`` (the file)."""
+        found = state.get("format", 1)
+        if found != FORMAT:
+            raise WeightsError(f"checkpoint {source} is of format {found!r}, this version reads format {FORMAT}; "
+                               "delete it, or train without resume to start afresh")
+        for name, component in self.components().items():
+            _load_into(component, _entry(state, name, source), name, source)
+        for name in self.COUNTERS:
+            if name == "seconds" and name not in state:  # absent from the checkpoints of older versions
+                continue
+            setattr(self, name, _entry(state, name, source))
+        set_rng_state(_entry(state, "rng", source))
+
+
+def _entry(state: Mapping[str, Any], key: str, source: str | Path) -> Any:
+    if key not in state:
+        raise WeightsError(f"checkpoint {source} has no {key} state (written with another train config?); "
+                           "delete it, or train without resume to start afresh")
+    return state[key]
+
+
+def _load_into(target: Any, saved: Any, name: str, source: str | Path) -> None:
+    """Load ``saved`` into a module, optimiser or scheduler; a mismatch names the file."""
+    if isinstance(target, Scheduler):
+        saved = {**target.state_dict(), **saved}  # the configuration (e.g. milestones) comes from the config
+    try:
+        target.load_state_dict(saved)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise WeightsError(f"checkpoint {source} does not match this model or config ({name}: {exc}); "
+                           "delete it, or train without resume to start afresh") from None
 
 
 def save(path: Path, state: Mapping[str, Any]) -> None:
@@ -83,6 +180,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_state` gave."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]

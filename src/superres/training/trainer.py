@@ -1,17 +1,18 @@
-"""The training loop, one for every architecture. It reads top to bottom:
+"""The training loop, one for every architecture. ``train`` reads top to bottom:
 
-seed, devices, precision -> optimiser, schedule, losses, EMA, discriminator -> maybe resume ->
-for each iteration: batch, generator step, discriminator step, log -> every ``val_every``
-iterations: validate PSNR-Y, keep the best weights, maybe stop early -> every
-``checkpoint_every`` iterations: write a checkpoint.
+seed, devices, precision -> the run (losses, precision) and its state (model, optimiser, schedule,
+EMA, discriminator) -> maybe resume -> for each iteration: batch, ``generator_step``,
+``discriminator_step``, log -> every ``val_every`` iterations: ``validation_step`` (PSNR-Y, keep
+the best weights, maybe stop early) -> every ``checkpoint_every`` iterations: ``save_checkpoint``.
 
 Iteration-based (as the SR papers count), Adam or SGD, a step, multistep or cosine schedule, validation
 with the very metric of the evaluation (PSNR on Y, ``scale`` pixels shaved), a progress bar.
 GANs (SRGAN, ESRGAN) train in the same loop: a pixel-only stage, then perceptual and
 adversarial terms from ``gan_start`` on, with a discriminator step after each generator step.
-The batch of an iteration is a pure function of (seed, iteration, rank), so a resumed run draws
-exactly the batches the killed one would have. Under ``torchrun`` it trains with DDP and only
-rank 0 validates, logs and writes. Callbacks observe the run; MLflow is one of them.
+Everything the run changes is one :class:`~superres.training.checkpoint.TrainState`, saved and
+restored whole. The batch of an iteration is a pure function of (seed, iteration, rank), so a
+resumed run draws exactly the batches the killed one would have. Under ``torchrun`` it trains with
+DDP and only rank 0 validates, logs and writes. Callbacks observe the run; MLflow is one of them.
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from superres.errors import ConfigError, SuperresError, WeightsError
+from superres.errors import ConfigError, SuperresError
 from superres.inference import pick_device, super_resolve
 from superres.losses import GANLoss, build_loss
 from superres.machine import make_deterministic
 from superres.metrics import psnr
 from superres.training import checkpoint, distributed
+from superres.training.checkpoint import TrainState
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
 
@@ -141,19 +143,143 @@ def _cpu_copy(module: nn.Module) -> dict[str, torch.Tensor]:
             for k, v in module.state_dict().items()}
 
 
-def _restore(state: dict[str, Any], key: str, target: Any, path: Path) -> None:
-    """Load ``state[key]`` into a module, optimiser or scheduler; a mismatch names the file."""
-    if key not in state:
-        raise WeightsError(f"checkpoint {path} has no {key} state (written with another train config?); "
-                           "delete it, or train without resume to start afresh")
-    saved = state[key]
-    if isinstance(target, torch.optim.lr_scheduler.LRScheduler):
-        saved = {**target.state_dict(), **saved}
-    try:
-        target.load_state_dict(saved)
-    except (RuntimeError, ValueError, KeyError) as exc:
-        raise WeightsError(f"checkpoint {path} does not match this model or config ({exc}); "
-                           "delete it, or train without resume to start afresh") from None
+@dataclass
+class Run:
+    """What stays fixed while a run trains: its configuration, where it runs, the model as trained
+    (wrapped in DDP and/or compiled), the losses and the precision."""
+
+    config: TrainConfig
+    context: distributed.Context
+    net: nn.Module
+    trainable: list[nn.Parameter]  # the model's parameters that learn
+    criterion: nn.Module
+    perceptual: nn.Module | None
+    gan_loss: GANLoss | None
+    use_amp: bool
+    memory_format: torch.memory_format
+
+    @property
+    def device(self) -> torch.device:
+        return self.context.device
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
+
+    def batch(self, patches: PatchDataset, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The LR and HR patches of iteration ``step``, as floats in [0, 1] on the device."""
+        config = self.config
+        pair = patches.batch(config.batch_size, batch_generator(config.seed, step, self.context.rank),
+                             config.patch_size, self.device)
+        lr_batch, hr_batch = (x.float().div_(255.0).contiguous(memory_format=self.memory_format) for x in pair)
+        return lr_batch, hr_batch
+
+    def reads_loss(self, step: int) -> bool:
+        """Whether the loss of ``step`` is read back (a device sync): every step on the CPU; on a
+        GPU only where it is used (logs, validations, checkpoints, the last step), so that the
+        CPU prepares the next batch while the GPU computes."""
+        config = self.config
+        return (self.device.type != "cuda" or step % config.log_every == 0 or step % config.val_every == 0
+                or step == config.iterations or bool(config.checkpoint_every and step % config.checkpoint_every == 0))
+
+
+class LossWindow:
+    """The generator losses since the last read-back, summed on the device. Reading them back adds
+    them to the state's running loss and checks that they are finite."""
+
+    def __init__(self) -> None:
+        self.sum: torch.Tensor | None = None
+        self.count = 0
+        self.last = math.nan  # the loss of the last step read back, as logged
+
+    def add(self, loss: torch.Tensor, step: int, run: Run, state: TrainState) -> None:
+        self.sum = loss.detach() if self.sum is None else self.sum + loss.detach()
+        self.count += 1
+        if not run.reads_loss(step):
+            return
+        total = distributed.mean(self.sum, run.context).item()
+        if not math.isfinite(total):  # diverged weights are never checkpointed (see the check before saving)
+            raise _diverged(step, total)
+        self.last = total if self.count == 1 else distributed.mean(loss.detach(), run.context).item()
+        state.running, state.seen = state.running + total, state.seen + self.count
+        self.sum, self.count = None, 0
+
+
+def generator_step(run: Run, state: TrainState, lr_batch: torch.Tensor, hr_batch: torch.Tensor, step: int,
+                   window: LossWindow) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimiser step of the model: the pixel loss, and from ``gan_start`` on the perceptual and
+    adversarial terms too (weighted). Returns the SR batch and the loss terms."""
+    config, discriminator = run.config, state.discriminator
+    gan = config.gan_start is not None
+    pixel_stage = gan and step < config.gan_start  # ESRGAN/SRGAN pre-train on the pixel loss alone
+    with run.autocast():
+        sr = run.net(lr_batch)
+        terms = {"pixel": run.criterion(sr.float(), hr_batch)}
+        if run.perceptual is not None and config.perceptual_weight > 0 and not pixel_stage:
+            terms["perceptual"] = run.perceptual(sr.float(), hr_batch)
+        if gan and not pixel_stage:
+            discriminator.requires_grad_(False)
+            # only the relativistic loss compares with the real images' logits
+            real_logits = discriminator(hr_batch).detach() if config.relativistic else None
+            terms["adversarial"] = run.gan_loss.generator_loss(real_logits, discriminator(sr))
+    if pixel_stage:
+        loss = terms["pixel"]
+    else:
+        weights = {"pixel": config.pixel_weight, "perceptual": config.perceptual_weight,
+                   "adversarial": config.gan_weight}
+        loss = sum(weights[name] * term.float() for name, term in terms.items())
+    window.add(loss, step, run, state)
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    clip_gradients(run.trainable, config, state.scheduler.get_last_lr()[0])
+    state.optimizer.step()
+    state.scheduler.step()
+    if state.ema is not None:
+        state.ema.update_parameters(state.model)
+    return sr, terms
+
+
+def discriminator_step(run: Run, state: TrainState, hr_batch: torch.Tensor, sr: torch.Tensor) -> torch.Tensor:
+    """One optimiser step of the discriminator: it learns to tell the HR patches from the
+    (detached) SR ones. Returns its loss."""
+    discriminator = state.discriminator
+    discriminator.requires_grad_(True)
+    with run.autocast():
+        d_loss = run.gan_loss.discriminator_loss(discriminator(hr_batch), discriminator(sr.detach()))
+    state.d_optimizer.zero_grad(set_to_none=True)
+    d_loss.backward()
+    distributed.average_gradients(discriminator, run.context)
+    state.d_optimizer.step()
+    state.d_scheduler.step()  # the discriminator's schedule counts the adversarial iterations
+    return d_loss
+
+
+def validation_step(run: Run, state: TrainState, evaluated: nn.Module, val_pairs: Sequence[ValPair], scale: int,
+                    callbacks: Sequence[Any]) -> dict[str, float] | None:
+    """Validate ``evaluated`` (on rank 0), append the history row and keep the weights when they
+    are the best so far; reset the running loss. Returns the row (None on the other ranks)."""
+    row = None
+    if run.context.is_main:
+        psnr_y = validate(evaluated, val_pairs, scale, run.device)
+        row = {"step": state.step, "train_loss": state.running / state.seen, "lr": state.scheduler.get_last_lr()[0],
+               "val_psnr_y": psnr_y}
+        state.history.append(row)
+        _call(callbacks, "on_validation", state.step, {"val_psnr_y": psnr_y})
+        if psnr_y > state.best_psnr_y or not state.best_state_dict:
+            state.best_psnr_y, state.best_step, state.bad_validations = psnr_y, state.step, 0
+            state.best_state_dict = _cpu_copy(evaluated)
+        else:
+            state.bad_validations += 1
+    state.running, state.seen = 0.0, 0
+    return row
+
+
+def save_checkpoint(path: Path, run: Run, state: TrainState, metadata: dict[str, Any]) -> None:
+    """Write the state and ``metadata`` to ``path`` (on rank 0), never diverged weights over the last
+    good checkpoint."""
+    if not _finite(state.model):
+        raise _diverged(state.step, math.nan)
+    if run.context.is_main:
+        checkpoint.save(path, {**state.state_dict(), "metadata": metadata})
 
 
 def train(
@@ -210,8 +336,6 @@ def _train(
     model.to(device).train()
     _call(callbacks, "on_train_start", model, config)
     start = time.perf_counter()
-    before = 0.0  # the seconds trained before the checkpoint this run resumes from
-
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:  # e.g. bicubic: nothing to learn, validate once
         value = validate(model, val_pairs, scale, device)
@@ -220,6 +344,13 @@ def _train(
         result = TrainResult(model.state_dict(), [row], 0, value, 0, time.perf_counter() - start)
         _call(callbacks, "on_train_end", result)
         return result
+    gan = config.gan_start is not None
+    if gan and discriminator is None:
+        raise ConfigError("train.gan_start is set but no discriminator was given; set train.gan_start: null "
+                          "to train without the adversarial stage")
+    path = Path(checkpoint_dir) / checkpoint.FILENAME if checkpoint_dir is not None else None
+    if resume and path is None:
+        raise ConfigError("resume needs a checkpoint folder (checkpoint_dir) to resume from")
 
     # precision and memory layout: bf16 autocast and channels_last pay off on CUDA only
     use_amp = config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
@@ -230,166 +361,62 @@ def _train(
     if config.compile:
         net = torch.compile(net)  # validation and saving use the uncompiled module
 
-    optimizer = build_optimizer(trainable, config)
-    scheduler = build_scheduler(optimizer, config)
-    criterion = build_loss(config.loss).to(device)
-    ema = None
-    if config.ema is not None:
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
-    evaluated = ema.module if ema is not None else model  # validated, kept as best and returned
-
-    gan = config.gan_start is not None
-    if gan:
-        if discriminator is None:
-            raise ConfigError("train.gan_start is set but no discriminator was given; set train.gan_start: null "
-                              "to train without the adversarial stage")
-        discriminator.to(device).train()
-        d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=config.d_lr or config.lr, betas=config.betas,
-                                       eps=config.eps)
-        d_scheduler = build_scheduler(d_optimizer, config)
-        gan_loss = GANLoss(kind=config.gan_type, relativistic=config.relativistic)
+    # what stays fixed while the run trains, and the state it changes (what a checkpoint holds)
     if perceptual is not None:
         perceptual.to(device)  # frozen and in eval mode by construction
+    gan_loss = GANLoss(kind=config.gan_type, relativistic=config.relativistic) if gan else None
+    run = Run(config, context, net, trainable, build_loss(config.loss).to(device), perceptual, gan_loss, use_amp,
+              memory_format)
+    optimizer = build_optimizer(trainable, config)
+    state = TrainState(model, optimizer, build_scheduler(optimizer, config))
+    if config.ema is not None:
+        state.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+    if gan:
+        state.discriminator = discriminator.to(device).train()
+        state.d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=config.d_lr or config.lr,
+                                             betas=config.betas, eps=config.eps)
+        state.d_scheduler = build_scheduler(state.d_optimizer, config)
+    evaluated = state.ema.module if state.ema is not None else model  # validated, kept as best and returned
 
-    result = TrainResult(state_dict={})
-    running, seen, bad_validations, first = 0.0, 0, 0, 1
-    window, count = None, 0  # the losses of the steps since the last read-back, summed on the device
-    path = Path(checkpoint_dir) / checkpoint.FILENAME if checkpoint_dir is not None else None
-    if resume and path is None:
-        raise ConfigError("resume needs a checkpoint folder (checkpoint_dir) to resume from")
-    if resume and not path.exists():
-        log.info("no checkpoint at %s: starting afresh", path)
-    elif resume:
-        state = checkpoint.load(path)
-        _restore(state, "model", model, path)
-        _restore(state, "optimizer", optimizer, path)
-        _restore(state, "scheduler", scheduler, path)
-        if ema is not None:
-            _restore(state, "ema", ema, path)
-        if gan:
-            _restore(state, "discriminator", discriminator, path)
-            _restore(state, "d_optimizer", d_optimizer, path)
-            _restore(state, "d_scheduler", d_scheduler, path)
-        result = TrainResult(state["best_state_dict"], state["history"], state["best_step"], state["best_psnr_y"],
-                             state["step"], resumed_from=state["step"])
-        running, seen, bad_validations = state["running"], state["seen"], state["bad_validations"]
-        before = float(state.get("seconds", 0.0))  # absent from a checkpoint of an older version
-        checkpoint.set_rng_state(state["rng"])
-        first = state["step"] + 1
-        log.info("resuming from the checkpoint of iteration %d in %s", state["step"], path)
-        if config.early_stopping is not None and bad_validations >= config.early_stopping:
-            # The run stopped early at the very iteration of this checkpoint: it stays stopped.
-            result.stopped_early, first = True, config.iterations + 1
-            log.info("the run had stopped early at iteration %d; nothing left to train", state["step"])
-
+    stopped_early = resume and _resume(state, path, config)
+    resumed_from, before = state.step, state.seconds if state.step else 0.0
+    first = config.iterations + 1 if stopped_early else state.step + 1
+    window = LossWindow()
     bar = tqdm(total=config.iterations, initial=first - 1, desc="train", unit="it",
                disable=None if context.is_main else True, dynamic_ncols=True)
     for step in range(first, config.iterations + 1):
-        lr_batch, hr_batch = (
-            x.float().div_(255.0).contiguous(memory_format=memory_format)
-            for x in patches.batch(config.batch_size, batch_generator(config.seed, step, context.rank),
-                                   config.patch_size, device)
-        )
-        pixel_stage = gan and step < config.gan_start  # ESRGAN/SRGAN pre-train on the pixel loss alone
-        adversarial = gan and not pixel_stage
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            sr = net(lr_batch)
-            terms = {"pixel": criterion(sr.float(), hr_batch)}
-            if perceptual is not None and config.perceptual_weight > 0 and not pixel_stage:
-                terms["perceptual"] = perceptual(sr.float(), hr_batch)
-            if adversarial:
-                discriminator.requires_grad_(False)
-                # only the relativistic loss compares with the real images' logits
-                real_logits = discriminator(hr_batch).detach() if config.relativistic else None
-                terms["adversarial"] = gan_loss.generator_loss(real_logits, discriminator(sr))
-        if pixel_stage:
-            loss = terms["pixel"]
-        else:
-            weights = {"pixel": config.pixel_weight, "perceptual": config.perceptual_weight,
-                       "adversarial": config.gan_weight}
-            loss = sum(weights[name] * term.float() for name, term in terms.items())
-        # The loss is read back (a device sync) only where it is used: every step on the CPU, every
-        # log_every steps on a GPU, so that the CPU prepares the next batch while the GPU computes.
-        # Diverged weights are never checkpointed either way (see the check before saving).
-        window = loss.detach() if window is None else window + loss.detach()
-        count += 1
-        if (device.type != "cuda" or step % config.log_every == 0 or step % config.val_every == 0
-                or step == config.iterations or (config.checkpoint_every and step % config.checkpoint_every == 0)):
-            total = distributed.mean(window, context).item()
-            if not math.isfinite(total):
-                raise _diverged(step, total)
-            value = total if count == 1 else distributed.mean(loss.detach(), context).item()
-            running, seen, window, count = running + total, seen + count, None, 0
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip_gradients(trainable, config, scheduler.get_last_lr()[0])
-        optimizer.step()
-        scheduler.step()
-        if ema is not None:
-            ema.update_parameters(model)
-
-        if adversarial:  # the discriminator learns to tell the HR patches from the (detached) SR ones
-            discriminator.requires_grad_(True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                d_loss = gan_loss.discriminator_loss(discriminator(hr_batch), discriminator(sr.detach()))
-            d_optimizer.zero_grad(set_to_none=True)
-            d_loss.backward()
-            distributed.average_gradients(discriminator, context)
-            d_optimizer.step()
-            d_scheduler.step()  # the discriminator's schedule counts the adversarial iterations
-            terms["discriminator"] = d_loss
+        lr_batch, hr_batch = run.batch(patches, step)
+        sr, terms = generator_step(run, state, lr_batch, hr_batch, step, window)
+        if gan and step >= config.gan_start:
+            terms["discriminator"] = discriminator_step(run, state, hr_batch, sr)
+        state.step = step
         bar.update()
 
         if step % config.log_every == 0:
-            metrics = {"train_loss": value, "lr": scheduler.get_last_lr()[0]}
+            metrics = {"train_loss": window.last, "lr": state.scheduler.get_last_lr()[0]}
             if gan or perceptual is not None:
                 metrics.update({name: term.item() for name, term in terms.items()})
             _call(callbacks, "on_log", step, metrics)
 
         stop = False
         if step % config.val_every == 0 or step == config.iterations:
-            if context.is_main:  # only rank 0 validates; its early-stopping decision is broadcast
-                psnr_y = validate(evaluated, val_pairs, scale, device)
-                row = {"step": step, "train_loss": running / seen, "lr": scheduler.get_last_lr()[0],
-                       "val_psnr_y": psnr_y}
-                result.history.append(row)
-                _call(callbacks, "on_validation", step, {"val_psnr_y": psnr_y})
-                bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_psnr_y=f"{psnr_y:.2f}")
-                if psnr_y > result.best_psnr_y or not result.state_dict:
-                    result.best_psnr_y, result.best_step, bad_validations = psnr_y, step, 0
-                    result.state_dict = _cpu_copy(evaluated)
-                else:
-                    bad_validations += 1
-                    stop = config.early_stopping is not None and bad_validations >= config.early_stopping
-            running, seen = 0.0, 0
-            stop = distributed.broadcast_flag(stop, context)
-        result.iterations = step
+            row = validation_step(run, state, evaluated, val_pairs, scale, callbacks)
+            if row is not None:
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_psnr_y=f"{row['val_psnr_y']:.2f}")
+                stop = config.early_stopping is not None and state.bad_validations >= config.early_stopping
+            stop = distributed.broadcast_flag(stop, context)  # rank 0's decision, for every rank
 
         if path is not None and config.checkpoint_every is not None and step % config.checkpoint_every == 0:
-            if not _finite(model):  # never replace the last good checkpoint by diverged weights
-                raise _diverged(step, math.nan)
-            if context.is_main:
-                state = {
-                    "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": checkpoint.scheduler_state(scheduler), "rng": checkpoint.rng_state(),
-                    "best_state_dict": result.state_dict, "history": result.history, "best_step": result.best_step,
-                    "best_psnr_y": result.best_psnr_y, "running": running, "seen": seen,
-                    "bad_validations": bad_validations, "seconds": before + time.perf_counter() - start,
-                    "metadata": metadata,
-                }
-                if ema is not None:
-                    state["ema"] = ema.state_dict()
-                if gan:
-                    state.update(discriminator=discriminator.state_dict(), d_optimizer=d_optimizer.state_dict(),
-                                 d_scheduler=checkpoint.scheduler_state(d_scheduler))
-                checkpoint.save(path, state)
+            save_checkpoint(path, run, state, metadata)
         if stop:
             log.info("early stopping at iteration %d: no better validation PSNR-Y for %d validations",
                      step, config.early_stopping)
-            result.stopped_early = True
+            stopped_early = True
             break
     bar.close()
-    result.seconds = before + time.perf_counter() - start
+
+    result = TrainResult(state.best_state_dict, state.history, state.best_step, state.best_psnr_y, state.step,
+                         state.seconds, stopped_early, resumed_from)
     log.info(
         "trained %d iterations in %.1f s%s; best validation PSNR-Y %.3f dB at iteration %d",
         result.iterations, result.seconds, f" ({before:.1f} s before the resume)" if result.resumed_from else "",
@@ -397,3 +424,17 @@ def _train(
     )
     _call(callbacks, "on_train_end", result)
     return result
+
+
+def _resume(state: TrainState, path: Path, config: TrainConfig) -> bool:
+    """Load the checkpoint at ``path`` into ``state`` when there is one (else start afresh, and say
+    so). True when the run had already stopped early at that checkpoint: it stays stopped."""
+    if not path.exists():
+        log.info("no checkpoint at %s: starting afresh", path)
+        return False
+    state.load_state_dict(checkpoint.load(path), source=path)
+    log.info("resuming from the checkpoint of iteration %d in %s", state.step, path)
+    if config.early_stopping is not None and state.bad_validations >= config.early_stopping:
+        log.info("the run had stopped early at iteration %d; nothing left to train", state.step)
+        return True
+    return False
