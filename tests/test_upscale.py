@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -17,7 +18,6 @@ from superres.commands import main
 from superres.inference import super_resolve, super_resolve_tiled, tile_spans
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, save_weights
-from superres.modelstore import COMPARISON, MODELS_DIR, REPORTING_DIR
 from superres.tracking import Tracker, register_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_small_overlap_has_no_seams():
 def test_tile_spans_cover_the_image_once():
     spans = tile_spans(100, 32, 8)
     cores = [(a, b) for _, _, a, b in spans]
-    assert cores[0][0] == 0 and cores[-1][1] == 100 and all(b == c for (_, b), (c, _) in zip(cores, cores[1:]))
+    assert cores[0][0] == 0 and cores[-1][1] == 100 and all(b == c for (_, b), (c, _) in itertools.pairwise(cores))
     assert all(max(a - 8, 0) == s and min(b + 8, 100) == e for s, e, a, b in spans)
 
 
@@ -425,16 +425,3 @@ def test_models_lists_each_seed_and_marks_the_one_a_key_picks(seeded_project, mo
     assert "<- --model" not in lines["edsr/seed2"]
     assert "stale" in lines["edsr/seed3"]
     assert "x2" in lines["srcnn"] and "any" in lines["bicubic"]
-
-
-def test_store_paths_are_the_catalogs():
-    """The paths modelstore reads are where the catalog has training, evaluation and the report write."""
-    import yaml
-
-    catalog = yaml.safe_load((ROOT / "conf" / "base" / "catalog.yml").read_text())
-    model = next(entry for entry in catalog.values()
-                 if isinstance(entry, dict) and entry.get("type", "").endswith("WeightsDataset"))
-    assert model["path"] == f"{MODELS_DIR}/{{arch}}/seed{{seed}}"
-    metrics = [entry["filepath"] for name, entry in catalog.items() if name.endswith(".metrics")]
-    assert metrics == [f"{REPORTING_DIR}/{{arch}}/seed{{seed}}/metrics.json"]
-    assert catalog["comparison_table"]["filepath"] == str(COMPARISON)

@@ -14,6 +14,12 @@ module only, so they agree on the paths (those of ``conf/base/catalog.yml``) and
   files (a user's folder, or the layout before seeds) is a model of its own.
 - Without a model name, the architecture is the one with the highest test PSNR-Y (the mean over
   seeds) in the latest report, ``data/08_reporting/comparison.csv``, among those with weights.
+- :func:`resolve_model` turns any name ``--model`` accepts (``bicubic``, a key, ``<key>/seed<s>``,
+  ``models:/NAME/VERSION``, a weights folder or a checkpoint) into a model ready to run, with a
+  sentence that says where its weights come from and why these.
+
+The paths are those of ``conf/base/catalog.yml``, here and nowhere else in the code that reads them
+(``MODELS_DIR``, ``REPORTING_DIR``, ``COMPARISON``, ``METRICS_FILE``; a test checks they agree).
 """
 
 from __future__ import annotations
@@ -24,13 +30,18 @@ import logging
 import math
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import torch
 import yaml
+from torch import nn
 
 from superres.errors import ConfigError, SuperresError, WeightsError
-from superres.models.weights import CONFIG_FILE, WEIGHTS_FILE
+from superres.models import REGISTRY, create_model
+from superres.models.weights import CONFIG_FILE, WEIGHTS_FILE, load_any, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -294,3 +305,109 @@ def report_metric(project: Project, model: StoredModel, key: str = "test/psnr_y"
         return float(metrics[key])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+# --- what a model name means, ready to run -----------------------------------------------------
+
+BICUBIC_SCALE = 2  # bicubic's factor when no scale is given
+
+
+@dataclass
+class ResolvedModel:
+    """The model ``--model`` named, ready to run, with how to name it and where it came from."""
+
+    net: nn.Module
+    config: dict[str, Any]
+    name: str  # as the summary line names it: edsr/seed1, bicubic, a folder, models:/NAME/VERSION
+    origin: str  # where its weights come from, and why these
+
+
+def _is_trained_name(name: str) -> bool:
+    """An architecture key or ``<key>/seed<s>``: the project's trained weights, whatever the working directory holds."""
+    arch, slash, rest = name.partition("/")
+    return arch in REGISTRY and (not slash or re.fullmatch(r"seed\d+", rest) is not None)
+
+
+def _from_project(name: str | None, project: Path | None, device: torch.device) -> ResolvedModel:
+    """The trained weights of the project for ``name`` (an architecture key, ``<key>/seed<s>``, or None: the
+    best architecture of the latest report)."""
+    try:
+        found = find_project(project)
+    except ProjectNotFoundError as exc:
+        if name is None:
+            hint = " (--model bicubic needs no project)"
+        else:
+            hint = f" (for the folder {name} here, write ./{name})" if Path(name).exists() else ""
+        what = f"--model {name}" if name else "no --model given"
+        raise SuperresError(f"{what}: the trained weights are in a project, and {exc}{hint}") from None
+    why = ""
+    if name is None:
+        name = best_trained_architecture(found)
+        why = f"the best test PSNR-Y (mean over seeds) of {found.comparison}; "
+    choice = resolve_trained(found, name)
+    weights = load_weights(choice.model.folder, device)
+    return ResolvedModel(weights.build(device), weights.config, choice.model.name,
+                         f"{choice.model.folder} ({why}{choice.reason})")
+
+
+def _registered(name: str, project: Path | None, device: torch.device) -> ResolvedModel:
+    """A registered MLflow model ``models:/NAME/VERSION`` from MLFLOW_TRACKING_URI, else the project's store."""
+    from superres.tracking import default_tracking_uri, download_model  # MLflow loads slowly
+
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        root = Path.cwd()  # unused: the environment names the store
+    else:
+        try:
+            root = find_project(project).root
+        except ProjectNotFoundError as exc:
+            raise SuperresError(f"--model {name}: the registered models are in the project's MLflow store "
+                                f"(or MLFLOW_TRACKING_URI), and {exc}") from None
+    uri = default_tracking_uri(root)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = download_model(name, tmp, uri)
+        except (LookupError, ValueError) as exc:
+            raise SuperresError(f"--model {name}: {exc}; list the registered models with `superres models`") from None
+        weights = load_weights(folder, device)
+    return ResolvedModel(weights.build(device), weights.config, name, f"the MLflow store {uri}")
+
+
+def resolve_model(
+    model: str | None,
+    device: torch.device,
+    *,
+    overrides: dict[str, Any] | None = None,
+    scale: int | None = None,
+    project: Path | None = None,
+) -> ResolvedModel:
+    """The model named by ``--model``: ``bicubic`` (no weights: any ``scale``, default x2), an architecture
+    key or ``<key>/seed<s>`` (the trained weights of the project: ``project``, ``SUPERRES_PROJECT`` or the
+    one above the working directory), None (the best of the project's latest report),
+    ``models:/NAME/VERSION`` (a registered MLflow model), or a weights folder or checkpoint file.
+    ``overrides`` (``--arch``, ``--scale``, ``--model-config``) complete the config of a foreign
+    checkpoint; ``scale``, when given, must be the model's."""
+    if model == "bicubic":
+        factor = scale or BICUBIC_SCALE
+        net = create_model("bicubic", scale=factor).to(device).eval()
+        origin = "built in, no weights" + ("" if scale else f" (x{BICUBIC_SCALE} by default; --scale N for another)")
+        return ResolvedModel(net, {"architecture": "bicubic", "scale": factor, "model": {}}, "bicubic", origin)
+    if model is None or _is_trained_name(model):
+        resolved = _from_project(model, project, device)
+    elif model.startswith("models:/"):
+        resolved = _registered(model, project, device)
+    elif Path(model).is_dir() and not holds_weights(Path(model)) and seed_folders(Path(model)):
+        choice = resolve_folder(Path(model))  # a folder of seed folders: its best seed on validation
+        weights = load_weights(choice.model.folder, device)
+        origin = f"{choice.model.folder} ({choice.reason})"
+        resolved = ResolvedModel(weights.build(device), weights.config, model, origin)
+    elif Path(model).exists():
+        weights = load_any(model, overrides or {}, device)
+        resolved = ResolvedModel(weights.build(device), weights.config, model, model)
+    else:
+        raise SuperresError(f"--model {model}: no file or folder {model}, and not an architecture key "
+                            f"({', '.join(sorted(REGISTRY))}; or KEY/seedN); see `superres models`")
+    if scale is not None and int(resolved.config["scale"]) != scale:
+        factor = resolved.config["scale"]
+        raise SuperresError(f"--model {model or resolved.name} ({resolved.origin}) upscales x{factor}, not x{scale} "
+                            f"(--scale); give --scale {factor}, a model trained for x{scale}, or --model bicubic")
+    return resolved
