@@ -13,8 +13,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from superres import bench
-from superres.bench import FULL, QUICK, append_section, bf16_peak_tflops, reference_imresize, training_cases
+from superres.bench import training
+from superres.bench.peak import bf16_peak_tflops
+from superres.bench.reference_bicubic import reference_imresize
+from superres.bench.report import append_section
+from superres.bench.timing import FULL, QUICK
+from superres.bench.training import training_cases
 from superres.commands import main
 from superres.data.resize import imresize
 from superres.models import REGISTRY, create_model
@@ -49,7 +53,8 @@ def test_quick_bench_writes_valid_json(tmp_path, monkeypatch):
         assert low <= row["ratio"] <= high and row["steps"] == QUICK.min_steps
 
     assert data["mfu"] == {"skipped": "no CUDA"}
-    assert data["data_loading"] and all(_positive(r["loader_patches_per_s"]) and _positive(r["ratio"]) for r in data["data_loading"])
+    loading = data["data_loading"]
+    assert loading and all(_positive(r["loader_patches_per_s"]) and _positive(r["ratio"]) for r in loading)
 
     deg = data["degradation"]
     assert all(_positive(deg[k]) for k in ("project_mp_per_s", "reference_mp_per_s", "speedup"))
@@ -111,7 +116,8 @@ def test_training_cases_are_the_train_stage_sizes_of_each_profile(tmp_path, monk
     for size in ("default", "paper"):
         profile = load_profile(size)
         scale, prepared = profile["prepare"]["scale"], profile["prepare"]["patch_size"]
-        for case, on_cpu in zip((c for c in cuda if c["size"] == size), (c for c in cpu if c["size"] == size)):
+        of_size = ([c for c in cases if c["size"] == size] for cases in (cuda, cpu))
+        for case, on_cpu in zip(*of_size, strict=True):
             train = {**profile["train"], **profile[case["arch"]]["train"]}
             crop = train.get("patch_size") or prepared
             assert case["scale"] == scale and case["model"] == dict(profile[case["arch"]]["model"])
@@ -144,9 +150,9 @@ def test_on_a_gpu_a_machine_that_slows_down_during_a_case_does_not_tilt_the_rati
             return (value, 5, 1) if name == "plain" else value
         return rate
 
-    monkeypatch.setattr(bench, "plain_loop_rate", drifting("plain"))
-    monkeypatch.setattr(bench, "trainer_rate", drifting("trainer"))
-    row = bench._windows(torch.nn.Identity(), None, 4, torch.device("cuda"), QUICK, 8, {})
+    monkeypatch.setattr(training, "plain_loop_rate", drifting("plain"))
+    monkeypatch.setattr(training, "trainer_rate", drifting("trainer"))
+    row = training._windows(torch.nn.Identity(), None, 4, torch.device("cuda"), QUICK, 8, {})
     assert order == ["plain", "trainer", "trainer", "plain"]
     assert row["ratio"] == pytest.approx(1.0)  # the best of each (100 against 90) would read 0.9
     assert row["noise"] == pytest.approx(30 / 85)
@@ -155,12 +161,12 @@ def test_on_a_gpu_a_machine_that_slows_down_during_a_case_does_not_tilt_the_rati
 def test_on_the_cpu_each_loop_is_timed_without_the_other(monkeypatch):
     """One plain step runs inside each trainer log; neither loop's time may include the other's."""
     now = [0.0]
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(training.time, "perf_counter", lambda: now[0])
 
     def plain(step):  # a plain step takes 1 s, a trainer step 3 s (below)
         now[0] += 1.0
 
-    probe = bench._Interleaved(plain)
+    probe = training._Interleaved(plain)
     for step in range(1, 5):
         now[0] += 3.0
         probe.on_log(step, {})
@@ -171,8 +177,8 @@ def test_on_the_cpu_each_loop_is_timed_without_the_other(monkeypatch):
 def test_interleaved_rates_time_as_many_steps_of_each_loop_as_asked():
     """A real run: as many timed steps of each loop as asked, the figures consistent with each other."""
     torch.manual_seed(0)
-    patches = bench._patches(8, 8, 2)
-    figures = bench.interleaved_rates(create_model("srcnn", scale=2), patches, batch=2, steps=5, warmup=1, lr_crop=8)
+    patches = training.random_patches(8, 8, 2)
+    figures = training.interleaved_rates(create_model("srcnn", scale=2), patches, batch=2, steps=5, warmup=1, lr_crop=8)
     assert figures["steps"] == 5
     low, high = figures["ratio_quartiles"]
     assert 0 < low <= figures["ratio"] <= high

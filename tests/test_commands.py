@@ -1,6 +1,10 @@
-"""`superres upscale` on real files: outputs, refusing to overwrite, bad files, unknown models."""
+"""`superres upscale` on real files: outputs, refusing to overwrite, bad files, unknown models; what the
+command line loads."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import torch
@@ -77,3 +81,12 @@ def test_export_finds_the_project_and_refuses_bicubic_in_one_line(tmp_path, monk
     assert bicubic.exit_code != 0 and len(bicubic.output.strip().splitlines()) == 1
     assert "Bicubic cannot be exported to ONNX with dynamic height and width" in bicubic.output
     assert "weights" not in bicubic.output and not (tmp_path / "bicubic.onnx").exists()
+
+
+def test_the_command_line_does_not_load_the_bench():
+    """The bench imports the trainer and every measurement; `superres upscale` and the rest never need it."""
+    check = ("import sys, superres.commands; "
+             "loaded = sorted(m for m in sys.modules if m.startswith('superres.bench')); "
+             "assert not loaded, loaded")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

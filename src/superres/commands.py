@@ -24,9 +24,11 @@ import click
 import torch
 from tqdm import tqdm
 
+from superres.atomic import write_text
 from superres.data.imagefiles import FORMATS, collect_images, format_of, read_source, write_result
 from superres.errors import SuperresError
 from superres.inference import iter_tiled_bands, pick_device, super_resolve, tile_spans
+from superres.models import REGISTRY
 from superres.modelstore import (
     BICUBIC_SCALE,
     MODELS_DIR,
@@ -269,9 +271,40 @@ def app(models: Path | None, project: Path | None, port: int, address: str, devi
         sys.exit(130)
 
 
-from superres.bench import bench  # noqa: E402 - the benchmark command lives in its own module
+@main.command()
+@click.option("--quick", is_flag=True,
+              help="Tiny sizes and few steps: proves the command works (well under a minute).")
+@click.option("-o", "--output", default="bench.json", show_default=True, type=click.Path(path_type=Path),
+              help="JSON file of every figure.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--arch", "archs", multiple=True,
+              help="Train only these architectures (repeatable; default: all, --quick: srcnn and edsr).")
+@click.option("--no-append", is_flag=True, help="Do not append a section to BENCHMARKS.md.")
+def bench(quick: bool, output: Path, device: str, archs: tuple[str, ...], no_append: bool) -> None:
+    """Measure training, data loading, degradation, inference and pipeline speed; write OUTPUT and a
+    BENCHMARKS.md section."""
+    # The bench imports the trainer and every measurement: only this command loads it.
+    from superres.bench.report import BENCHMARKS_FILE, append_section, markdown_section
+    from superres.bench.run import run_bench
 
-main.add_command(bench)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise click.ClickException("--device cuda: no CUDA device is available; use --device cpu or auto")
+    unknown = sorted(set(archs) - set(REGISTRY))
+    if unknown:
+        raise click.ClickException(f"--arch {', '.join(unknown)}: unknown; known architectures: {', '.join(REGISTRY)}")
+    command = "superres bench" + (" --quick" if quick else "") + (f" --device {device}" if device != "auto" else "")
+    command += "".join(f" --arch {a}" for a in archs)
+    root = Path.cwd()
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    chosen = torch.device(auto if device == "auto" else device)
+    result = run_bench(quick=quick, device=chosen, root=root, command=command, archs=archs)
+    write_text(output, json.dumps(result, indent=2) + "\n")
+    section = markdown_section(result)
+    if not no_append:
+        append_section(root / BENCHMARKS_FILE, section)
+    click.echo(section)
+    click.echo(f"figures written to {output}" + ("" if no_append else f"; section appended to {BENCHMARKS_FILE}"),
+               err=True)
 
 
 @main.command()
