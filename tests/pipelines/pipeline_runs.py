@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,11 @@ from kedro.io import AbstractDataset, DataCatalog, MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 from PIL import Image
+
+from superres.data.degrade import bicubic_resize
+from superres.data.patches import extract_patches
+from superres.pipelines.architecture import create_pipeline as architecture_pipeline
+from superres.pipelines.architecture.pipeline import SHARED_INPUTS, namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,3 +92,45 @@ def write_photos(folder: Path, count: int, height: int, width: int) -> list[str]
         Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(folder / f"photo{i}.png")
         stems.append(f"photo{i}")
     return stems
+
+
+def pictures(names: list[str], seed: int) -> tuple[dict, dict]:
+    """``{name: load LR}``, ``{name: load HR}`` of x2 pictures of 40 x 48 HR pixels, as the prepare
+    stage hands them on."""
+    hr = {name: photo(40, 48, seed + i) for i, name in enumerate(names)}
+    return ({n: partial(bicubic_resize, image, 1 / 2) for n, image in hr.items()},
+            {n: partial(np.copy, image) for n, image in hr.items()})
+
+
+ZOO = ("bicubic", "edsr")  # what the architecture and report tests run: the baseline and a tiny EDSR
+
+
+@functools.cache
+def zoo_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pipelines of :data:`ZOO` (seed 0) run once per test session in ``folder``, with MLflow on a
+    SQLite store there: tiny EDSR, 4 iterations on patches of two pictures, validated on one and tested
+    on three, and a benchmark of one picture at x2. Returns what every node returned, and the
+    catalog's entries (inputs and parameters)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    params = project_params()
+    params["prepare"].update(scale=2, patch_size=16, stride=8)
+    params["train"].update(iterations=4, batch_size=4, val_every=2, log_every=2, checkpoint_every=2, lr_step=2)
+    params["edsr"].update(model={"n_resblocks": 1, "n_feats": 8, "res_scale": 1.0}, train={})
+    params.update(architectures=list(ZOO), seeds=[0])
+    train_lr, train_hr = pictures(["a", "b"], seed=0)
+    lr, hr = extract_patches(((train_lr[n](), train_hr[n]()) for n in train_hr), 2, 16, 8)
+    val_lr, val_hr = pictures(["v"], seed=10)
+    test_lr, test_hr = pictures(["t1", "t2", "t3"], seed=20)
+    bench_lr, bench_hr = pictures(["b1"], seed=30)
+    entries = {
+        "train_patches": {"lr": lr, "hr": hr},
+        "val_lr": val_lr, "val_hr": val_hr, "test_lr": test_lr, "test_hr": test_hr,
+        "benchmark_pairs": {"mine_x2": {"b1": (bench_lr["b1"], bench_hr["b1"])}},
+        "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
+        **{f"{namespace(arch, 0)}.checkpoints": folder / arch / "checkpoints" for arch in ZOO},
+        **params_entries(params, "train", "prepare", "data", "tracking", "evaluate", "profile", "architectures",
+                         "seeds", "report", *(f"{arch}.{part}" for arch in ZOO for part in ("model", "train"))),
+    }
+    assert set(entries) >= SHARED_INPUTS
+    pipeline = sum((architecture_pipeline(arch, [0]) for arch in ZOO), Pipeline([]))
+    return run(pipeline, entries), entries
