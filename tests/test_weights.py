@@ -104,7 +104,8 @@ def test_upscale_with_a_foreign_checkpoint(tmp_path, model):
     args = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--model", str(tmp_path / "net.pth")]
     missing = CliRunner().invoke(main, args)
     assert missing.exit_code != 0 and "--arch" in missing.output
-    result = CliRunner().invoke(main, [*args, "--arch", "edsr", "--scale", "2", "--model-config", json.dumps(CONFIG["model"])])
+    config = json.dumps(CONFIG["model"])
+    result = CliRunner().invoke(main, [*args, "--arch", "edsr", "--scale", "2", "--model-config", config])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "out" / "in.png").size == (20, 16)
 

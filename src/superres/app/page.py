@@ -117,7 +117,7 @@ def _show_zoom(result: Comparison, choice: StoredModel) -> None:
     panels = [(result.bicubic, "Bicubic"), (result.sr, choice.name)]
     if result.hr is not None:
         panels.append((result.hr, "HR original"))
-    for column, (image, caption) in zip(st.columns(len(panels)), panels):
+    for column, (image, caption) in zip(st.columns(len(panels)), panels, strict=True):
         column.image(zoom(image, (x, y), size, ZOOM_DISPLAY), caption=caption, alt=f"{caption}, zoomed",
                      width="stretch")
 
@@ -168,6 +168,7 @@ def main(argv: Sequence[str] = ()) -> None:
         _show_metrics(result, choice)
     _show_side_by_side(result, choice)
     st.download_button(f"Download the {choice.name} result (PNG)", png_bytes(result.sr), type="primary",
-                       file_name=f"{PurePath(name).stem}_x{choice.scale}_{choice.name.replace('/', '_')}.png", mime="image/png",
+                       file_name=f"{PurePath(name).stem}_x{choice.scale}_{choice.name.replace('/', '_')}.png",
+                       mime="image/png",
                        icon=":material/download:")
     _show_zoom(result, choice)
