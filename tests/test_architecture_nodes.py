@@ -16,15 +16,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from superres.data.benchmarks import benchmark_plan, write_benchmarks
+from superres.data.benchmarks import benchmark_plan, load_pairs, write_benchmarks
 from superres.data.degrade import bicubic_resize, degrade
 from superres.data.imageio import write_png
 from superres.errors import WeightsError
 from superres.metrics import image_metrics
 from superres.models.weights import Weights
 from superres.pipelines.architecture.nodes import Terminated, _terminate_as_interrupt, evaluate_model, train_model
+from superres.tracking import MlflowCallback, Tracker
 from superres.training import checkpoint
-from superres.training.tracking import MlflowCallback, Tracker
 
 TRAIN = {"iterations": 4, "batch_size": 2, "lr": 1e-3, "val_every": 2, "log_every": 2}
 TRACKING = {"experiment": "superres"}
@@ -51,10 +51,12 @@ def data():
 
 
 def run_train(data, checkpoints, architecture="edsr", model=None, overrides=None, cache_dir=None):
+    """The train node, recording into the store MLFLOW_TRACKING_URI names (as the catalog's tracking_uri would)."""
     patches, lr, hr = data
-    return train_model(patches, lr, hr, checkpoints, model or {"n_resblocks": 1, "n_feats": 8}, overrides or {"iterations": 6},
-                       {**TRAIN, "checkpoint_every": 2}, {"scale": 2}, {"cache_dir": cache_dir}, TRACKING, "tiny",
-                       architecture=architecture)
+    return train_model(patches, lr, hr, checkpoints, model or {"n_resblocks": 1, "n_feats": 8},
+                       overrides or {"iterations": 6},
+                       {**TRAIN, "checkpoint_every": 2}, {"scale": 2}, {"cache_dir": cache_dir}, TRACKING,
+                       os.environ["MLFLOW_TRACKING_URI"], "tiny", architecture=architecture)
 
 
 def test_evaluation_logs_into_the_training_run(store, data, tmp_path):
@@ -64,7 +66,7 @@ def test_evaluation_logs_into_the_training_run(store, data, tmp_path):
     assert list(history["step"]) == [2, 4, 6]
     _, lr, hr = data
     images, per_image, per_benchmark, metrics, timing = evaluate_model(
-        weights, history, run, lr, hr, tmp_path / "no-benchmarks", {"save_images": True}, TRACKING, architecture="edsr")
+        weights, history, run, lr, hr, {}, {"save_images": True}, TRACKING, store.tracking_uri, architecture="edsr")
     assert sorted(images) == ["im0", "im1"] and list(per_image["image"]) == ["im0", "im1"]
     assert per_benchmark.empty and all(key.startswith("test/") for key in metrics)  # no benchmark written
     assert json.loads(json.dumps(metrics)) == metrics
@@ -78,13 +80,28 @@ def test_evaluation_logs_into_the_training_run(store, data, tmp_path):
 def test_a_run_missing_from_the_store_is_backfilled(store, data, tmp_path):
     weights, history, _ = run_train(data, tmp_path / "checkpoints")
     _, lr, hr = data
-    evaluate_model(weights, history, {"run_id": "f" * 32}, lr, hr, tmp_path / "no-benchmarks", {"save_images": False},
-                   TRACKING, architecture="edsr")
-    runs = store.search_runs([store.get_experiment_by_name("superres").experiment_id], "tags.`superres.backfilled` = 'true'")
+    evaluate_model(weights, history, {"run_id": "f" * 32}, lr, hr, {}, {"save_images": False}, TRACKING,
+                   store.tracking_uri, architecture="edsr")
+    runs = store.search_runs([store.get_experiment_by_name("superres").experiment_id],
+                             "tags.`superres.backfilled` = 'true'")
     assert len(runs) == 1 and runs[0].info.run_name == "edsr"
     assert runs[0].data.params["model.n_feats"] == "8"
     assert [m.step for m in store.get_metric_history(runs[0].info.run_id, "val/psnr_y")] == [2, 4, 6]
     assert "test/ssim_y" in runs[0].data.metrics
+
+
+def test_an_evaluation_that_cannot_be_logged_leaves_the_run_failed(store, data, tmp_path, monkeypatch):
+    weights, history, run = run_train(data, tmp_path / "checkpoints")
+    _, lr, hr = data
+
+    def broken(self, run_id, folder, artifact_path=None):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Tracker, "log_artifacts", broken)
+    with pytest.raises(OSError, match="disk full"):
+        evaluate_model(weights, history, run, lr, hr, {}, {"save_images": False}, TRACKING, store.tracking_uri,
+                       architecture="edsr")
+    assert store.get_run(run["run_id"]).info.status == "FAILED"  # its record lacks the evaluation
 
 
 # --- a training interrupted and resumed: one MLflow run, the whole curve, the whole time ------------
@@ -152,10 +169,9 @@ def test_sigterm_is_an_interrupt_within_the_block_and_the_previous_handler_is_re
     received = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
     try:
-        with pytest.raises(Terminated, match="SIGTERM"):
-            with _terminate_as_interrupt():
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(10)  # interrupted at once
+        with pytest.raises(Terminated, match="SIGTERM"), _terminate_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # interrupted at once
         assert received == []
         os.kill(os.getpid(), signal.SIGTERM)  # the handler from before the block has it again
         time.sleep(0.1)
@@ -173,7 +189,8 @@ def test_a_gan_without_vgg_weights_trains_without_the_perceptual_term_and_says_s
     weights, _, run = run_train(data, tmp_path / "checkpoints", "srgan", {"n_blocks": 1, "n_feats": 8},
                                 {**GAN, "perceptual_weights": str(missing)}, cache_dir=str(tmp_path / "cache"))
     assert weights.config["train"]["perceptual_weight"] == 0.0
-    assert weights.config["notes"][0].startswith("perceptual loss off") and "pixel and adversarial" in weights.config["notes"][0]
+    note = weights.config["notes"][0]
+    assert note.startswith("perceptual loss off") and "pixel and adversarial" in note
     mlflow_run = store.get_run(run["run_id"])
     assert "perceptual loss off" in mlflow_run.data.tags["superres.notes"]
     assert {"train/adversarial", "train/discriminator"} <= set(mlflow_run.data.metrics)  # the GAN stage ran
@@ -213,8 +230,9 @@ def run_metrics(store, run_id):
 def test_a_trained_model_is_measured_on_the_benchmarks_at_its_own_scale_only(store, data, bench, tmp_path):
     weights, history, run = run_train(data, tmp_path / "checkpoints")
     _, lr, hr = data
-    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, run, lr, hr, bench, {"save_images": False},
-                                                     TRACKING, architecture="edsr")
+    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, run, lr, hr, load_pairs(bench),
+                                                     {"save_images": False}, TRACKING, store.tracking_uri,
+                                                     architecture="edsr")
     keys = {"psnr_y", "ssim_y", "psnr_rgb", "mae", "mse"}
     assert {k for k in metrics if k.startswith("mine_")} == {f"mine_x2/{m}" for m in keys}
     assert {k.split("/")[0] for k in metrics} == {"test", "mine_x2"}
@@ -238,11 +256,12 @@ def test_bicubic_is_measured_on_the_benchmarks_at_every_scale(store, data, bench
     tracker.end_run(run_id)
     history = pd.DataFrame(columns=["step", "train_loss", "lr", "val_psnr_y"])
     _, lr, hr = data
-    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, {"run_id": run_id}, lr, hr, bench,
-                                                     {"save_images": False}, TRACKING, architecture="bicubic")
+    _, _, per_benchmark, metrics, _ = evaluate_model(weights, history, {"run_id": run_id}, lr, hr, load_pairs(bench),
+                                                     {"save_images": False}, TRACKING, store.tracking_uri,
+                                                     architecture="bicubic")
     assert {k.split("/")[0] for k in metrics} == {"test", "mine_x2", "mine_x3"}
     assert list(per_benchmark.columns) == BENCHMARK_COLUMNS
-    measured = sorted(zip(per_benchmark["scale"], per_benchmark["image"]))
+    measured = sorted(zip(per_benchmark["scale"], per_benchmark["image"], strict=True))
     assert measured == [(2, "tall"), (2, "wide"), (3, "tall"), (3, "wide")]
     assert set(per_benchmark["benchmark"]) == {"mine"}
     # the same numbers as the reference bicubic applied to the pairs on disk, at x3 too

@@ -147,7 +147,7 @@ def test_comparison_notebook(kernel_root):
 def test_comparison_notebook_gives_the_mean_and_spread_over_the_seeds_of_params(tmp_path, monkeypatch, python3_kernel):
     """Runs of seeds 0 and 1 of params.yaml count, the newest of each; a stale seed, an older run of
     the same seed and the report's run do not."""
-    from superres.training.tracking import KIND_TAG, Tracker, run_tags
+    from superres.tracking import KIND_TAG, Tracker, run_tags
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(
         {"seeds": [0, 1], "architectures": ["bicubic", "edsr"], "prepare": {"scale": 2}}))

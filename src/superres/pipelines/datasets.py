@@ -16,12 +16,15 @@ from kedro.io import AbstractDataset, DatasetError
 from superres.atomic import replace_directory
 from superres.data.imageio import write_png
 from superres.models.weights import Weights, load_weights, save_weights
+from superres.tracking import default_tracking_uri
 
 
 class DirectoryDataset(AbstractDataset[Callable[[Path], object], Path]):
-    """A folder of files as found. ``save`` takes a writer, ``write(folder)``, which fills a new
-    folder built beside the old one; the new folder is swapped in only once the writer has
-    finished, so a failed download never leaves a half-filled folder. ``load`` returns the path."""
+    """A folder of files as found, for a node that must see the files themselves (the ingest checks
+    every file at the source, images or not, with its name and place). ``save`` takes a writer,
+    ``write(folder)``, which fills a new folder built beside the old one; the new folder is swapped
+    in only once the writer has finished, so a failed download never leaves a half-filled folder.
+    ``load`` returns the path."""
 
     def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         self._path = Path(path)
@@ -132,6 +135,30 @@ class ScratchFolder(AbstractDataset[None, Path]):
 
     def _exists(self) -> bool:
         return self._path.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+
+class TrackingStoreDataset(AbstractDataset[None, str]):
+    """The MLflow store the runs are recorded in, as a tracking URI: ``MLFLOW_TRACKING_URI`` when
+    set, else ``sqlite:///<path>/mlflow.db`` (artifacts in ``mlartifacts/`` beside it), where
+    ``path`` is the project folder (Kedro makes the catalog's relative paths absolute from the
+    project root), or ``DVC_ROOT`` when DVC runs the stage (:func:`superres.tracking.default_tracking_uri`).
+    Read-only: a node never writes it."""
+
+    def __init__(self, path: str = ".", metadata: dict[str, Any] | None = None) -> None:
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> str:
+        return default_tracking_uri(self._path)
+
+    def save(self, data: None) -> None:
+        raise DatasetError("the MLflow tracking store is configuration: nodes read it, they do not write it")
+
+    def _exists(self) -> bool:
+        return True
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path)}

@@ -1,4 +1,6 @@
-"""Nodes of the per-architecture template. Thin: they call the library and the tracker."""
+"""Nodes of the per-architecture template: wiring. Training is :func:`superres.training.trainer.train`,
+evaluation :func:`superres.evaluation.evaluate_model`, the MLflow record :class:`superres.tracking.Tracker`;
+the nodes pass them what the catalog loads and return what it saves."""
 
 from __future__ import annotations
 
@@ -17,35 +19,28 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from superres.data.benchmarks import load_pairs, split_key
 from superres.data.imageio import write_png
 from superres.errors import ConfigError, WeightsError
-from superres.inference import measure_latency, pick_device, super_resolve
-from superres.machine import describe_machine, machine_tags
+from superres.evaluation import LATENCY_INPUT, BenchmarkPairs
+from superres.evaluation import evaluate_model as evaluate_model_on
+from superres.inference import pick_device
 from superres.losses import PerceptualLoss, vgg19_weights
-from superres.metrics import METRICS, aggregate, image_metrics, json_safe
+from superres.machine import describe_machine, machine_tags
+from superres.metrics import json_safe
 from superres.models import count_parameters, create_discriminator, create_model
 from superres.models.weights import Weights, save_weights
+from superres.tracking import MlflowCallback, Resume, Tracker, run_tags
 from superres.training import checkpoint
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
-from superres.training.tracking import MlflowCallback, Tracker, default_tracking_uri, run_tags
 from superres.training.trainer import seed_everything, train
 
 log = logging.getLogger(__name__)
 
 Partitions = Mapping[str, Callable[[], np.ndarray]]
-HISTORY_CURVES = {"train_loss": "train/loss", "val_psnr_y": "val/psnr_y"}  # history.csv column -> MLflow metric
-PICTURES_LOGGED = 4
-LATENCY_INPUT = 256  # side of the LR input whose upscaling time is reported
-
-
-def _tracker(tracking: Mapping[str, Any]) -> Tracker:
-    return Tracker(default_tracking_uri(Path.cwd()), tracking["experiment"])
+PICTURES_LOGGED = 4  # SR images of the test split logged to MLflow
 
 
 def _perceptual(config: TrainConfig, data: Mapping[str, Any]) -> tuple[nn.Module | None, str]:
@@ -56,11 +51,13 @@ def _perceptual(config: TrainConfig, data: Mapping[str, Any]) -> tuple[nn.Module
         weights = vgg19_weights(config.perceptual_weights, data.get("cache_dir"))
     except WeightsError as exc:
         if config.perceptual_required:
-            raise WeightsError(f"{exc} (train.perceptual_required is true: this profile does not train without it)") from None
+            raise WeightsError(f"{exc} (train.perceptual_required is true: this profile does not train without it)"
+                               ) from None
         log.warning("training without the perceptual loss: %s", exc)
         return None, ("perceptual loss off: the VGG19 ImageNet weights (vgg19-dcbe5e81.pth) could not be had, "
                       "so it trained with the pixel and adversarial losses only")
-    return PerceptualLoss(weights, config.perceptual_layer, config.perceptual_before_activation, config.perceptual_criterion), ""
+    return PerceptualLoss(weights, config.perceptual_layer, config.perceptual_before_activation,
+                          config.perceptual_criterion), ""
 
 
 def _run_folder(checkpoints: Path, fingerprint: Mapping[str, Any]) -> Path:
@@ -81,6 +78,7 @@ def train_model(
     prepare: Mapping[str, Any],
     data: Mapping[str, Any],
     tracking: Mapping[str, Any],
+    tracking_uri: str,
     profile: str,
     *,
     architecture: str,
@@ -90,11 +88,13 @@ def train_model(
     patches, validating on the val split; record the run in MLflow. Returns the best weights,
     the validation history and the MLflow run.
 
-    A run killed part-way (a checkpoint every ``train.checkpoint_every`` iterations) resumes where
-    it stopped when the stage runs again with the same parameters and data, in the same MLflow run
-    (its id is in the checkpoint), and its training time adds up over the stretches. Ctrl-C and
-    SIGTERM end the MLflow run KILLED and keep the checkpoint; an error ends it FAILED. A GAN gets
-    its discriminator and, when its weights can be had, the VGG19 perceptual loss."""
+    A run killed part-way (a checkpoint every ``train.checkpoint_every`` iterations, in a subfolder
+    of ``checkpoints`` per configuration) resumes where it stopped when the stage runs again with the
+    same parameters and data, in the same MLflow run (its id is in the checkpoint), and its training
+    time adds up over the stretches. Ctrl-C and SIGTERM end the MLflow run KILLED and keep the
+    checkpoint; an error ends it FAILED; a completed run deletes ``checkpoints``, its working state.
+    A GAN gets its discriminator and, when its weights can be had, the VGG19 perceptual loss.
+    The runs are recorded in the store ``tracking_uri``, experiment ``tracking.experiment``."""
     scale = int(prepare["scale"])
     if "seed" in train_params or "seed" in (train_overrides or {}):
         raise ConfigError("train.seed is no longer read: list the seeds to train in the top-level `seeds` "
@@ -118,7 +118,7 @@ def train_model(
                                            "patches": [list(dataset.lr.shape), list(dataset.hr.shape)],
                                            "val": sorted(val_hr)})
 
-    tracker = _tracker(tracking)
+    tracker = Tracker(tracking_uri, tracking["experiment"])
     params = {"architecture": architecture, "seed": seed, "scale": scale, "profile": profile, "model": model_params,
               "train": config.to_dict()}
     device = pick_device(config.device)
@@ -126,10 +126,13 @@ def train_model(
     tags = {**run_tags(architecture, seed), **machine_tags(machine)}
     if notes:
         tags["superres.notes"] = "; ".join(notes)
-    with _terminate_as_interrupt():  # SIGTERM (timeout, CI, containers) ends the run as Ctrl-C does
-        saved = checkpoint.peek(run_folder / checkpoint.FILENAME)
-        run_id = _open_run(tracker, architecture, params, tags, saved)
-        try:
+    saved = checkpoint.peek(run_folder / checkpoint.FILENAME)
+    resume = None if saved is None else Resume(saved["step"], saved.get("metadata", {}).get(RUN_ID_KEY),
+                                               saved["history"])
+    run_id = None
+    try:
+        # SIGTERM (timeout, CI, containers) ends the run as Ctrl-C does: KILLED, the checkpoint kept
+        with _terminate_as_interrupt(), tracker.training_run(architecture, params, tags, resume) as run_id:
             result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)],
                            discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder, resume=True,
                            metadata={RUN_ID_KEY: run_id})
@@ -162,41 +165,16 @@ def train_model(
                 save_weights(tmp, weights)
                 history.to_csv(Path(tmp) / "history.csv", index=False)
                 tracker.log_artifacts(run_id, tmp, "model")
-        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: the checkpoint stays, the next run continues this one
-            tracker.end_run(run_id, killed=True)
+    except KeyboardInterrupt as exc:  # the checkpoint stays: the next run continues this one
+        if run_id is not None:
             log.warning("%s: training %s; MLflow run %s ended KILLED; running the stage again resumes from the last "
                         "checkpoint in %s", architecture, exc or "interrupted", run_id, run_folder)
-            raise
-        except BaseException:
-            tracker.end_run(run_id, failed=True)
-            raise
-        tracker.end_run(run_id)
+        raise
     shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: its working state goes
     return weights, history, {"run_id": run_id, "experiment_id": tracker.experiment_id}
 
 
 RUN_ID_KEY = "mlflow_run_id"  # the key of the MLflow run id in a checkpoint's metadata
-
-
-def _open_run(tracker: Tracker, architecture: str, params: Mapping[str, Any], tags: Mapping[str, str],
-              saved: Mapping[str, Any] | None) -> str:
-    """The MLflow run of this training. A training that resumes from a checkpoint continues the
-    run the checkpoint names, reopened, when that run is still in the store (killed, or left
-    RUNNING by a SIGKILL); otherwise a new run, given the validation curve the checkpoint holds."""
-    if saved is None:
-        return tracker.start_run(architecture, params, tags=tags)
-    previous = tracker.find_run(saved.get("metadata", {}).get(RUN_ID_KEY))
-    if previous is not None:
-        tracker.reopen_run(previous, tags)
-        log.info("%s: continuing the MLflow run %s from the checkpoint of iteration %d", architecture, previous,
-                 saved["step"])
-        return previous
-    run_id = tracker.start_run(architecture, params, tags={**tags, "superres.backfilled": "true"})
-    tracker.log_history(run_id, saved["history"], HISTORY_CURVES)
-    log.warning("%s: the MLflow run of the checkpoint of iteration %d is not in the store; recording a new run, "
-                "backfilled with the %d validations the checkpoint holds", architecture, saved["step"],
-                len(saved["history"]))
-    return run_id
 
 
 class Terminated(KeyboardInterrupt):
@@ -231,89 +209,41 @@ def evaluate_model(
     mlflow_run: Mapping[str, str],
     test_lr: Partitions,
     test_hr: Partitions,
-    benchmarks: Path,
+    benchmarks: BenchmarkPairs,
     evaluate: Mapping[str, Any],
     tracking: Mapping[str, Any],
+    tracking_uri: str,
     *,
     architecture: str,
     seed: int = 0,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
-    """Super-resolve the test split and every benchmark set, and measure them as the SR
-    literature does: PSNR/SSIM on Y with ``scale`` pixels shaved, plus RGB PSNR, MAE and MSE,
-    under the keys ``test/...`` and ``<set>_x<scale>/...``; and the latency of one 256x256 input
-    on the device, with the machine that measured it. Logs into the training run of ``seed``.
+    """Evaluate the trained weights on the test split and every benchmark set
+    (:func:`superres.evaluation.evaluate_model`: the metrics under ``test/...`` and
+    ``<set>_x<scale>/...``, the latency of one 256x256 input on the device) and log them into the
+    training run of ``seed``, or into a run recorded anew from the saved files when that run is not in
+    the store. Returns the SR images (none unless ``evaluate.save_images``), the per-image metrics of the
+    test split and of the benchmarks, the metrics and the timing.
 
     A trained model is evaluated on the benchmarks at its own scale; bicubic, which has nothing
     to train, at every scale."""
-    scale = int(weights.config["scale"])
-    device = pick_device("auto")
-    model = weights.build(device)
-    latency = measure_latency(model, device, size=LATENCY_INPUT)
-    rows, outputs = [], {}
-    test_pairs = {name: (test_lr[name], test_hr[name]) for name in test_hr}
-    for name, sr, measured in _measure(model, test_pairs, scale, f"evaluate {architecture}"):
-        rows.append(measured)
-        outputs[name] = sr
-    image_names = list(outputs)
-    per_image = pd.DataFrame(rows).assign(image=image_names)[["image", *rows[0]]]
-    means = {f"test/{key}": value for key, value in aggregate(rows).items()}
-    per_benchmark, benchmark_means = _evaluate_benchmarks(model, weights, benchmarks, architecture, device)
-    means.update(benchmark_means)
-    metrics = {key: json_safe(value) for key, value in sorted(means.items())}
-    log.info("%s: %s", architecture, ", ".join(f"{k} {v}" for k, v in metrics.items()))
-
-    tracker = _tracker(tracking)
+    evaluation = evaluate_model_on(weights, {name: (test_lr[name], test_hr[name]) for name in test_hr}, benchmarks,
+                                   device="auto", name=architecture)
+    tracker = Tracker(tracking_uri, tracking["experiment"])
     run_id = tracker.find_run(mlflow_run.get("run_id"))
     if run_id is None:
         log.warning("%s: the training run %s is not in the MLflow store; recording a new run from the saved files",
                     architecture, mlflow_run.get("run_id"))
         config = dict(weights.config)
-        run_id = tracker.start_run(architecture, {k: config[k] for k in ("architecture", "seed", "scale", "profile", "model",
-                                                                         "train") if k in config},
-                                   tags={**run_tags(architecture, seed), "superres.backfilled": "true"})
-        tracker.log_history(run_id, history.to_dict("records"), HISTORY_CURVES)
-        tracker.log_metrics(run_id, {"parameters": config.get("parameters", 0)})
-        tracker.end_run(run_id)
-    tracker.log_metrics(run_id, {**means, "latency_256px_ms": latency * 1000})
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in image_names[:PICTURES_LOGGED]:
-            write_png(Path(tmp) / f"{name}.png", outputs[name])
-        per_image.to_csv(Path(tmp) / "per_image.csv", index=False)
-        tracker.log_artifacts(run_id, tmp, "evaluation")
-    sr_images = outputs if evaluate.get("save_images", True) else {}
-    timing = {"latency_ms": round(latency * 1000, 3), "latency_input": f"{LATENCY_INPUT}x{LATENCY_INPUT}", "device": str(device),
-              "machine": describe_machine(device)}
-    return sr_images, per_image, per_benchmark, metrics, timing
-
-
-Pairs = Mapping[str, tuple[Callable[[], np.ndarray], Callable[[], np.ndarray]]]  # name -> (load LR, load HR)
-
-
-def _measure(model: nn.Module, pairs: Pairs, scale: int, desc: str) -> Iterator[tuple[str, np.ndarray, dict[str, float]]]:
-    """``(name, SR image, its metrics)`` of every ``(LR, HR)`` pair, by name, decoded one at a time."""
-    for name in tqdm(sorted(pairs), desc=desc, unit="image", disable=None):
-        lr, hr = pairs[name]
-        sr = super_resolve(model, lr())
-        yield name, sr, image_metrics(sr, hr(), scale)
-
-
-def _evaluate_benchmarks(
-    model: nn.Module, weights: Weights, root: Path, architecture: str, device: torch.device
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Per-image metrics on every benchmark set the model can take, and their means by key."""
-    rows, means = [], {}
-    for key, pairs in load_pairs(root).items():
-        benchmark, scale = split_key(key)
-        if scale == int(weights.config["scale"]):
-            net = model
-        elif count_parameters(model) == 0:  # nothing trained: the same model at another scale
-            net = create_model(architecture, scale=scale, **weights.config.get("model", {})).to(device).eval()
-        else:
-            log.info("%s: not evaluated on %s, it was trained for x%s", architecture, key, weights.config["scale"])
-            continue
-        measured = []
-        for name, _, metrics in _measure(net, pairs, scale, f"{architecture} on {key}"):
-            measured.append(metrics)
-            rows.append({"dataset": key, "benchmark": benchmark, "scale": scale, "image": name, **metrics})
-        means.update({f"{key}/{metric}": value for metric, value in aggregate(measured).items()})
-    return pd.DataFrame(rows, columns=["dataset", "benchmark", "scale", "image", *METRICS]), means
+        params = {k: config[k] for k in ("architecture", "seed", "scale", "profile", "model", "train") if k in config}
+        with tracker.run(architecture, params, run_tags(architecture, seed),
+                         backfill=history.to_dict("records")) as run_id:
+            tracker.log_metrics(run_id, {"parameters": config.get("parameters", 0)})
+    with tracker.resumed(run_id):  # an error leaves the run FAILED: its record is incomplete
+        tracker.log_metrics(run_id, {**evaluation.means, f"latency_{LATENCY_INPUT}px_ms": evaluation.latency_s * 1000})
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in list(evaluation.sr_images)[:PICTURES_LOGGED]:
+                write_png(Path(tmp) / f"{name}.png", evaluation.sr_images[name])
+            evaluation.per_image.to_csv(Path(tmp) / "per_image.csv", index=False)
+            tracker.log_artifacts(run_id, tmp, "evaluation")
+    sr_images = evaluation.sr_images if evaluate.get("save_images", True) else {}
+    return sr_images, evaluation.per_image, evaluation.per_benchmark, evaluation.metrics, evaluation.timing

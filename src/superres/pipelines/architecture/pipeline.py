@@ -17,8 +17,9 @@ from kedro.pipeline import Node, Pipeline
 
 from superres.pipelines.architecture.nodes import evaluate_model, train_model
 
-SHARED_INPUTS = {"train_patches", "val_lr", "val_hr", "test_lr", "test_hr", "benchmark_pairs"}
-SHARED_PARAMS = {"params:train", "params:prepare", "params:data", "params:tracking", "params:evaluate", "params:profile"}
+SHARED_INPUTS = {"train_patches", "val_lr", "val_hr", "test_lr", "test_hr", "benchmark_pairs", "tracking_uri"}
+SHARED_PARAMS = {"params:train", "params:prepare", "params:data", "params:tracking", "params:evaluate",
+                 "params:profile"}
 
 
 def namespace(architecture: str, seed: int) -> str:
@@ -46,6 +47,7 @@ def _seed_pipeline(architecture: str, seed: int) -> Pipeline:
                     "prepare": "params:prepare",
                     "data": "params:data",
                     "tracking": "params:tracking",
+                    "tracking_uri": "tracking_uri",
                     "profile": "params:profile",
                 },
                 outputs=["model", "history", "mlflow_run"],
@@ -63,6 +65,7 @@ def _seed_pipeline(architecture: str, seed: int) -> Pipeline:
                     "benchmarks": "benchmark_pairs",
                     "evaluate": "params:evaluate",
                     "tracking": "params:tracking",
+                    "tracking_uri": "tracking_uri",
                 },
                 outputs=["sr_images", "per_image_metrics", "benchmark_metrics", "metrics", "timing"],
                 name="evaluate",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,7 +23,7 @@ from superres.reporting import (
     report_tags,
     to_markdown,
 )
-from superres.training.tracking import KIND_TAG, Tracker, default_tracking_uri
+from superres.tracking import KIND_TAG, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -136,16 +135,18 @@ def log_report(
     architectures: list[str],
     seeds: list[int],
     tracking: Mapping[str, Any],
+    tracking_uri: str,
     profile: str,
-) -> None:
-    """Record the comparison as an MLflow run of its own (run name ``report``): the tables, the
-    page and the plots as artifacts; the figures of every architecture and data set as metrics
-    under stable keys (:func:`superres.reporting.report_metrics`: ``<arch>.test/psnr_y``,
-    ``<arch>.test/psnr_y_std``, ``<arch>.test/psnr_y_vs_bicubic_ci_low``...); the rankings as tags."""
-    tracker = Tracker(default_tracking_uri(Path.cwd()), tracking["experiment"])
+) -> dict[str, str]:
+    """Record the comparison as an MLflow run of its own (run name ``report``) in the store
+    ``tracking_uri``: the tables, the page and the plots as artifacts; the figures of every
+    architecture and data set as metrics under stable keys (:func:`superres.reporting.report_metrics`:
+    ``<arch>.test/psnr_y``, ``<arch>.test/psnr_y_std``, ``<arch>.test/psnr_y_vs_bicubic_ci_low``...);
+    the rankings as tags. The run ends FAILED when any of it cannot be logged. Returns the run
+    (``run_id``, ``experiment_id``)."""
+    tracker = Tracker(tracking_uri, tracking["experiment"])
     params = {"profile": profile, "architectures": ",".join(architectures), "seeds": ",".join(map(str, seeds))}
-    run_id = tracker.start_run("report", params, tags={KIND_TAG: "report", **report_tags(comparison)})
-    try:
+    with tracker.run("report", params, tags={KIND_TAG: "report", **report_tags(comparison)}) as run_id:
         tracker.log_metrics(run_id, report_metrics(comparison))
         tracker.log_text(run_id, comparison.table.to_csv(index=False), "comparison.csv")
         tracker.log_text(run_id, comparison.benchmarks.to_csv(index=False), "benchmarks.csv")
@@ -153,7 +154,4 @@ def log_report(
         tracker.log_text(run_id, html, "report.html")
         for name, figure in figures.items():
             tracker.log_figure(run_id, figure, f"plots/{name}")
-    except BaseException:
-        tracker.end_run(run_id, failed=True)
-        raise
-    tracker.end_run(run_id)
+    return {"run_id": run_id, "experiment_id": tracker.experiment_id}

@@ -30,8 +30,8 @@ def create_pipeline() -> Pipeline:
             Node(
                 log_report,
                 inputs=["comparison", "comparison_markdown", "report_html", "comparison_figures",
-                        "params:architectures", "params:seeds", "params:tracking", "params:profile"],
-                outputs=None,
+                        "params:architectures", "params:seeds", "params:tracking", "tracking_uri", "params:profile"],
+                outputs="report_mlflow_run",
                 name="log_report",
             ),
         ],

@@ -1,4 +1,4 @@
-"""MLflow, behind one small adapter: the only module of the library that imports MLflow.
+"""MLflow, behind one small adapter: the only module of the project that imports MLflow.
 
 One run per architecture and seed (run name = the architecture key, tags
 ``superres.architecture`` and ``superres.seed``) in one experiment. Training opens
@@ -9,6 +9,10 @@ opened is not in the store (DVC restored the trained weights from its run cache,
 was reset), evaluation opens a new run for the architecture and backfills it from the files
 training left: parameters from ``config.json`` and the validation curve from ``history.csv``, so
 the record stays complete.
+
+Every run is opened within a ``with`` block (:meth:`Tracker.run`, :meth:`Tracker.training_run`,
+:meth:`Tracker.resumed`) that ends it whatever happens: FINISHED when the block completes, FAILED
+on an error, KILLED on Ctrl-C (``KeyboardInterrupt``), so no run is left RUNNING.
 
 The store is ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<root>/mlflow.db`` with artifacts
 in ``<root>/mlartifacts``, where ``<root>`` is the project (``DVC_ROOT`` when DVC runs the stage,
@@ -21,7 +25,9 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,8 @@ EXPERIMENT = "superres"
 KIND_TAG = "superres.kind"  # "architecture" or "report"
 ARCHITECTURE_TAG = "superres.architecture"
 SEED_TAG = "superres.seed"
+BACKFILLED_TAG = "superres.backfilled"  # "true" on a run recorded afresh from the files or checkpoint a training left
+HISTORY_CURVES = {"train_loss": "train/loss", "val_psnr_y": "val/psnr_y"}  # history column -> MLflow metric
 
 
 def run_tags(architecture: str, seed: int) -> dict[str, str]:
@@ -76,18 +84,21 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         found = self.client.get_experiment_by_name(experiment)
         if found is None:
-            self.experiment_id = self.client.create_experiment(experiment, artifact_location=_artifact_root(tracking_uri))
+            self.experiment_id = self.client.create_experiment(experiment,
+                                                               artifact_location=_artifact_root(tracking_uri))
         else:
             self.experiment_id = found.experiment_id
 
     def start_run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str] = ()) -> str:
-        """Open a run named ``name`` (an architecture key, or ``report``) and log ``params``."""
+        """Open a run named ``name`` (an architecture key, or ``report``) and log ``params``; the caller
+        ends it (:meth:`end_run`). Prefer ``with`` :meth:`run`, which always does."""
         all_tags = {KIND_TAG: "architecture", **dict(tags)}
         for env in ("DVC_EXP_NAME", "DVC_EXP_BASELINE_REV"):
             if os.environ.get(env):
                 all_tags[f"dvc.{env.lower().removeprefix('dvc_')}"] = os.environ[env]
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
-        self.log_params(run.info.run_id, params)
+        with self._ended_on_error(run.info.run_id):  # a run whose parameters could not be logged does not stay open
+            self.log_params(run.info.run_id, params)
         return run.info.run_id
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
@@ -145,6 +156,84 @@ class Tracker:
         if run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
             return None
         return run_id
+
+    @contextmanager
+    def run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str] = (), *,
+            backfill: Iterable[Mapping[str, float]] | None = None) -> Iterator[str]:
+        """Open a new run named ``name`` with ``params`` and ``tags`` for the block; yields its id and
+        ends it as :meth:`resumed` does. ``backfill``: rows of a training history (``step`` and the
+        columns of :data:`HISTORY_CURVES`) logged first as the run's curves, the run tagged
+        ``superres.backfilled``."""
+        tags = dict(tags)
+        if backfill is not None:
+            tags[BACKFILLED_TAG] = "true"
+        run_id = self.start_run(name, params, tags=tags)
+        with self.resumed(run_id):
+            if backfill is not None:
+                self.log_history(run_id, backfill, HISTORY_CURVES)
+            yield run_id
+
+    @contextmanager
+    def resumed(self, run_id: str) -> Iterator[str]:
+        """Log into the existing run ``run_id`` within the block, then end it whatever happens:
+        FINISHED when the block completes (a run already FINISHED keeps its status and end time),
+        FAILED on an error, KILLED on ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM made into one).
+        The exception goes on."""
+        with self._ended_on_error(run_id):
+            yield run_id
+        if self.client.get_run(run_id).info.status != RunStatus.to_string(RunStatus.FINISHED):
+            self.end_run(run_id)
+
+    @contextmanager
+    def training_run(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str],
+                     resume: Resume | None = None) -> Iterator[str]:
+        """The run of a training, for the block; yields its id and ends it as :meth:`resumed` does.
+
+        A fresh training (``resume`` None) opens a new run. A training that resumes from a checkpoint
+        continues the run the checkpoint names, reopened (RUNNING again, with ``tags``: those of the
+        machine training now), when that run is still in the store (killed, or left RUNNING by a
+        SIGKILL); otherwise it opens a new run, backfilled with the validation curve the checkpoint
+        holds."""
+        if resume is None:
+            with self.run(name, params, tags) as run_id:
+                yield run_id
+            return
+        previous = self.find_run(resume.run_id)
+        if previous is None:
+            with self.run(name, params, tags, backfill=resume.history) as run_id:
+                log.warning("%s: the MLflow run of the checkpoint of iteration %d is not in the store; recording a "
+                            "new run, backfilled with the %d validations the checkpoint holds", name, resume.step,
+                            len(resume.history))
+                yield run_id
+            return
+        with self.resumed(previous):
+            self.reopen_run(previous, tags)
+            log.info("%s: continuing the MLflow run %s from the checkpoint of iteration %d", name, previous,
+                     resume.step)
+            yield previous
+
+    @contextmanager
+    def _ended_on_error(self, run_id: str) -> Iterator[None]:
+        """End ``run_id`` FAILED on an error in the block, KILLED on ``KeyboardInterrupt``; re-raise."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.end_run(run_id, killed=True)
+            raise
+        except BaseException:
+            self.end_run(run_id, failed=True)
+            raise
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a training resumes from its checkpoint: the checkpoint's iteration, the run the
+    checkpoint names (None when it names none) and the validation history it holds (rows with
+    ``step`` and the columns of :data:`HISTORY_CURVES`)."""
+
+    step: int
+    run_id: str | None = None
+    history: list[Mapping[str, float]] = field(default_factory=list)
 
 
 class MlflowCallback:
