@@ -1,7 +1,9 @@
 """The training configuration: the ``train`` section of the parameters, checked.
 
-Every key is optional; the defaults train a plain pixel-loss model with Adam and step decay.
-A value out of range is a ``ConfigError`` naming ``train.<key>``.
+Every key is optional; the defaults train a plain pixel-loss model with Adam and step decay. They
+are the one set of defaults: the shared ``train`` section of the default profile's ``params.yaml``
+spells the same values (a test keeps the two equal). A value out of range is a ``ConfigError``
+naming ``train.<key>``.
 """
 
 from __future__ import annotations
@@ -22,22 +24,22 @@ AUTO_SWITCH = ("auto", True, False)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    iterations: int = 1000
+    iterations: int = 600
     batch_size: int = 16
     patch_size: int | None = None  # HR pixels of the training crops (null = the prepared patches whole)
-    lr: float = 1e-4
+    lr: float = 1e-3
     optimizer: str = "adam"  # adam | sgd
     momentum: float = 0.9  # sgd
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     scheduler: str = "step"  # step | multistep | cosine
-    lr_step: int = 200_000  # step: multiply the lr by lr_gamma every lr_step iterations
+    lr_step: int = 400  # step: multiply the lr by lr_gamma every lr_step iterations
     lr_gamma: float = 0.5
     milestones: tuple[int, ...] = ()  # multistep: multiply the lr by lr_gamma at each of these iterations
     lr_min: float = 0.0  # cosine: the lr reached at the last iteration
     loss: str = "l1"
-    val_every: int = 100
+    val_every: int = 300
     log_every: int = 10
     early_stopping: int | None = None
     ema: float | None = None  # decay of an exponential moving average of the weights (null = off)
@@ -46,9 +48,8 @@ class TrainConfig:
     amp: str = "auto"  # auto (bf16 autocast on CUDA only) | bf16 | off
     channels_last: str | bool = "auto"  # auto (on CUDA only) | true | false
     compile: bool = False
-    checkpoint_every: int | None = None
+    checkpoint_every: int | None = 200  # a resumable checkpoint every N iterations (with a checkpoint folder)
     augment: bool = True
-    num_workers: int = 0  # unused: a batch is one fancy-indexing read in the training process
     device: str = "auto"
     seed: int = 0
     # GAN training (SRGAN, ESRGAN): before gan_start, pixel loss only; from it, perceptual and adversarial too.
@@ -75,7 +76,8 @@ class TrainConfig:
             if getattr(self, key) is not None:
                 _positive_int(self, key)
         if self.gan_start is not None and (not isinstance(self.gan_start, int) or self.gan_start < 1):
-            raise ConfigError(f"train.gan_start is the first adversarial iteration; use null or >= 1, got {self.gan_start!r}")
+            raise ConfigError("train.gan_start is the first adversarial iteration; use null or >= 1, "
+                              f"got {self.gan_start!r}")
         for key in ("lr", "lr_gamma"):
             if not _number(getattr(self, key)) or not getattr(self, key) > 0:
                 raise ConfigError(f"train.{key} must be a positive number, got {getattr(self, key)!r}")
@@ -87,7 +89,8 @@ class TrainConfig:
             if not _number(getattr(self, key)) or getattr(self, key) < 0:
                 raise ConfigError(f"train.{key} must be a number >= 0, got {getattr(self, key)!r}")
         if self.ema is not None and (not _number(self.ema) or not 0 < self.ema < 1):
-            raise ConfigError(f"train.ema is the decay of the weights' moving average; use null or a number in (0, 1), got {self.ema!r}")
+            raise ConfigError("train.ema is the decay of the weights' moving average; use null or a number in (0, 1), "
+                              f"got {self.ema!r}")
         _choice(self, "optimizer", ("adam", "sgd"))
         _choice(self, "scheduler", SCHEDULERS)
         _choice(self, "clip_mode", CLIP_MODES)
@@ -100,7 +103,8 @@ class TrainConfig:
         _choice(self, "perceptual_criterion", tuple(CRITERIA))
         if self.scheduler == "multistep" and not self.milestones:
             raise ConfigError("train.milestones: the multistep scheduler needs a list of iterations, e.g. [500, 800]")
-        if any(not isinstance(m, int) or m < 1 for m in self.milestones) or list(self.milestones) != sorted(self.milestones):
+        milestones = list(self.milestones)
+        if any(not isinstance(m, int) or m < 1 for m in milestones) or milestones != sorted(milestones):
             raise ConfigError(f"train.milestones must be increasing positive iterations, got {list(self.milestones)!r}")
         if not isinstance(self.discriminator, Mapping) or "name" not in self.discriminator:
             raise ConfigError(f"train.discriminator must be a mapping with a 'name' key, got {self.discriminator!r}")

@@ -6,7 +6,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from superres.data.benchmarks import benchmark_plan, write_benchmarks
+from superres.data.benchmarks import write_benchmarks
+from superres.params.benchmarks import BenchmarksParams
+from superres.params.data import DataParams
+from superres.params.prepare import PrepareParams
 
 
 def make_benchmarks(
@@ -17,10 +20,11 @@ def make_benchmarks(
 
     The parameters are checked here, before anything is fetched; the ``benchmark_pairs`` dataset
     calls the returned writer on a fresh folder and swaps it in only once it is complete."""
-    plan, scales = benchmark_plan(benchmarks, int(prepare["scale"]))
-    cache_dir = Path(data["cache_dir"]).expanduser() if data.get("cache_dir") else None
+    data = DataParams.from_params(data)
+    plan, scales = BenchmarksParams.from_params(benchmarks).plan(PrepareParams.from_params(prepare).scale)
+    cache_dir = Path(data.cache_dir).expanduser() if data.cache_dir else None
 
     def write(folder: Path) -> None:
-        write_benchmarks(folder, plan, scales, max_pixels=int(data["max_pixels"]), cache_dir=cache_dir)
+        write_benchmarks(folder, plan, scales, max_pixels=data.max_pixels, cache_dir=cache_dir)
 
     return write

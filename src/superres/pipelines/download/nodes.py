@@ -1,4 +1,5 @@
-"""Nodes of the download pipeline."""
+"""Nodes of the download pipeline. The ``data`` parameters are checked into a
+:class:`~superres.params.data.DataParams` as each node starts."""
 
 from __future__ import annotations
 
@@ -21,17 +22,9 @@ from superres.data.sources import (
     fetch_url,
     hidden_reason,
 )
-from superres.errors import ConfigError
+from superres.params.data import DataParams
 
 log = logging.getLogger(__name__)
-
-SOURCES = ("embedded", "folder", "paired_folder", "url")
-
-
-def _required_path(data: Mapping[str, Any]) -> str:
-    if not data.get("path"):
-        raise ConfigError(f"data.path is required for the {data['source']!r} source: set it in params.yaml")
-    return str(data["path"])
 
 
 def fetch_images(data: Mapping[str, Any]) -> Callable[[Path], None]:
@@ -40,15 +33,13 @@ def fetch_images(data: Mapping[str, Any]) -> Callable[[Path], None]:
     Returns the writer; the ``raw_images`` dataset calls it on a fresh folder and swaps that
     folder in only once it is complete.
     """
-    source = data.get("source")
-    if source not in SOURCES:
-        raise ConfigError(f"data.source: {source!r} is not a known source; choose one of {', '.join(SOURCES)}")
-    path = None if source == "embedded" else _required_path(data)
+    data = DataParams.from_params(data)
+    source, path = data.source, data.path
 
     def write(folder: Path) -> None:
         dest = folder / source
         if source == "embedded":
-            fetch_embedded(dest, names=data.get("names"))
+            fetch_embedded(dest, names=data.names)
         elif source == "folder":
             skipped = [(item.name, Path(item.origin).relative_to(path).as_posix(), item.rejected)
                        for item in fetch_folder(Path(path), dest) if item.rejected]
@@ -61,8 +52,8 @@ def fetch_images(data: Mapping[str, Any]) -> Callable[[Path], None]:
             rows += [(str(file), "", reason) for file, reason in unmatched]
             pd.DataFrame(rows, columns=["hr", "lr", "unpaired"]).to_csv(folder / PAIRS_FILE, index=False)
         else:
-            cache_dir = Path(data["cache_dir"]).expanduser() if data.get("cache_dir") else None  # None: the default
-            fetch_url(path, dest, cache_dir=cache_dir, sha256=data.get("sha256"))
+            cache_dir = Path(data.cache_dir).expanduser() if data.cache_dir else None  # None: the default
+            fetch_url(path, dest, cache_dir=cache_dir, sha256=data.sha256)
 
     return write
 
@@ -72,7 +63,8 @@ def ingest_images(raw: Path, data: Mapping[str, Any]) -> pd.DataFrame:
     rejected (with the reason), including the files that were found but not fetched (hidden
     files, broken links, link loops, unpaired files). One bad file never stops the run, and none
     is dropped silently."""
-    root = raw / data["source"]
+    data = DataParams.from_params(data)
+    root = raw / data.source
     items = []
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = PurePosixPath(file.relative_to(root).as_posix())
@@ -86,6 +78,6 @@ def ingest_images(raw: Path, data: Mapping[str, Any]) -> pd.DataFrame:
         unpaired = pd.read_csv(raw / PAIRS_FILE, dtype=str, keep_default_na=False).query("unpaired != ''")
         items += [RawItem(name=Path(row.hr).name, path=Path(row.hr), origin=row.hr, rejected=row.unpaired)
                   for row in unpaired.itertuples()]
-    records = [dataclasses.asdict(r) for r in ingest(items, max_pixels=int(data["max_pixels"]))]
+    records = [dataclasses.asdict(r) for r in ingest(items, max_pixels=data.max_pixels)]
     report = pd.DataFrame(records, columns=list(REPORT_COLUMNS))
     return report.sort_values("name", kind="stable").reset_index(drop=True)

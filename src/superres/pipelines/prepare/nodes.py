@@ -1,5 +1,6 @@
 """Nodes of the prepare pipeline. Images travel as ``{name: loader}`` (Kedro partitions):
-each image is decoded when a node needs it, never all at once."""
+each image is decoded when a node needs it, never all at once. The ``data`` and ``prepare``
+parameters are checked into typed objects (:mod:`superres.params`) as each node starts."""
 
 from __future__ import annotations
 
@@ -13,41 +14,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from superres.data.degrade import SCALES, Degradation, check_scale, degrade, modcrop
+from superres.data.degrade import SCALES, Degradation, degrade, modcrop
 from superres.data.imageio import IMAGE_SUFFIXES, read_image
 from superres.data.patches import extract_patches
 from superres.data.sources import EMBEDDED_GROUPS, PAIRS_FILE
-from superres.data.split import check_fractions, split_images
+from superres.data.split import split_images
 from superres.errors import ConfigError, SuperresError
+from superres.params.data import DataParams
+from superres.params.prepare import PrepareParams
 
 log = logging.getLogger(__name__)
 
 Lazy = Mapping[str, Callable[[], np.ndarray]]
 REPORT_COLUMNS = ["name", "status", "reason", "width", "height", "channels"]
-
-
-def _patch_grid(prepare: Mapping[str, Any]) -> tuple[int, int, int]:
-    """``prepare.scale``, ``patch_size`` and ``stride``, checked: patch size and stride are
-    positive multiples of the scale."""
-    scale = int(check_scale(prepare["scale"]))
-    patch, stride = prepare["patch_size"], prepare["stride"]
-    for key, value in (("patch_size", patch), ("stride", stride)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < scale or value % scale:
-            raise ConfigError(f"prepare.{key} must be a positive multiple of prepare.scale ({scale}), got {value!r}")
-    return scale, patch, stride
-
-
-def _split_fractions(prepare: Mapping[str, Any]) -> dict[str, float]:
-    """``prepare.split``, checked (``check_fractions``), with an image for every split a later
-    stage reads: the test split always, the val split unless ``prepare.val_folder`` replaces it."""
-    fractions = check_fractions(prepare["split"])
-    if fractions["test"] == 0:
-        raise ConfigError("prepare.split.test is 0: the evaluate stage measures the test split; "
-                          "give test a fraction above 0")
-    if fractions["val"] == 0 and not prepare.get("val_folder"):
-        raise ConfigError("prepare.split.val is 0 and prepare.val_folder is not set: training validates on the val "
-                          "split; give val a fraction above 0, or set prepare.val_folder to a folder of HR images")
-    return fractions
 
 
 def _load_hr(path: Path, max_pixels: int, scale: int) -> np.ndarray:
@@ -64,14 +43,14 @@ def select_images(
     """Keep the accepted images that hold at least one training patch once modcropped.
 
     Returns the HR images (normalised: RGB or gray, 8-bit, EXIF-upright, modcropped), the LR
-    images given by a ``paired_folder`` source, and a report of what was kept and why not.
+    images given by a ``paired_folder`` source, and a report of what was kept and why not. The
+    parameters are checked before any image is read.
     """
-    scale, patch, _ = _patch_grid(prepare)
-    _split_fractions(prepare)  # before any image is read
-    max_pixels = int(data["max_pixels"])
-    root = raw / data["source"]
+    data, prepare = DataParams.from_params(data), PrepareParams.from_params(prepare)
+    scale, patch, max_pixels = prepare.scale, prepare.patch_size, data.max_pixels
+    root = raw / data.source
     accepted = ingest_report[ingest_report["status"] == "accepted"]
-    paired = data["source"] == "paired_folder"
+    paired = data.source == "paired_folder"
     lr_of_hr = {}
     if paired:
         pairs = pd.read_csv(raw / PAIRS_FILE, keep_default_na=False).query("lr != ''")
@@ -112,11 +91,11 @@ def select_images(
 Size = tuple[int, int]
 
 
-def _nothing_kept(report: pd.DataFrame, wrong_lr: list[tuple[str, Size, Size, Size]], data: Mapping[str, Any],
+def _nothing_kept(report: pd.DataFrame, wrong_lr: list[tuple[str, Size, Size, Size]], data: DataParams,
                   scale: int) -> ConfigError:
     """The error when no image is usable: where the images came from, why they were rejected
     (with an example and the sizes), and what to change."""
-    where = f"data.path: {data['path']}" if data.get("path") else f"data.source: {data['source']}"
+    where = f"data.path: {data.path}" if data.path else f"data.source: {data.source}"
     if report.empty:
         return ConfigError(f"{where}: no image was accepted by the download stage; "
                            "data/01_raw/ingest_report.csv gives the reason for every file")
@@ -137,11 +116,12 @@ def _nothing_kept(report: pd.DataFrame, wrong_lr: list[tuple[str, Size, Size, Si
                        "give larger images, or lower prepare.patch_size")
 
 
-def validation_folder(prepare: Mapping[str, Any]) -> list[Path]:
+def validation_folder(prepare: PrepareParams | Mapping[str, Any]) -> list[Path]:
     """The HR images of ``prepare.val_folder`` (e.g. Set5), sorted; [] when it is not set."""
-    if not prepare.get("val_folder"):
+    prepare = PrepareParams.from_params(prepare)
+    if not prepare.val_folder:
         return []
-    folder = Path(prepare["val_folder"]).expanduser()
+    folder = Path(prepare.val_folder).expanduser()
     if not folder.is_dir():
         raise ConfigError(f"prepare.val_folder: {folder} is not a folder; give a folder of HR images (e.g. Set5) "
                           "or null")
@@ -162,13 +142,14 @@ def split_dataset(hr_images: Lazy, data: Mapping[str, Any], prepare: Mapping[str
     ``0001``). Images of one scene (the groups the source declares) go to one split. With
     ``prepare.val_folder`` the validation images are that folder's (named ``val__<stem>``) and
     the source is split into train and test only, in the proportion of their fractions."""
-    fractions = _split_fractions(prepare)
+    data, prepare = DataParams.from_params(data), PrepareParams.from_params(prepare)
+    fractions = prepare.split.model_dump()
     external = validation_folder(prepare)
     if external and fractions["train"] > 0:  # train 0 is refused by split_images
         rest = fractions["train"] + fractions["test"]
         fractions = {"train": fractions["train"] / rest, "val": 0.0, "test": fractions["test"] / rest}
-    groups = EMBEDDED_GROUPS if data.get("source") == "embedded" else None
-    assignment = split_images(hr_images, fractions, int(prepare["seed"]), groups=groups)
+    groups = EMBEDDED_GROUPS if data.source == "embedded" else None
+    assignment = split_images(hr_images, fractions, prepare.seed, groups=groups)
     assignment.update({_val_name(p): "val" for p in external})
     manifest = pd.DataFrame(sorted(assignment.items()), columns=["image", "split"])
     log.info("split: %s", manifest["split"].value_counts().to_dict())
@@ -193,9 +174,8 @@ def make_lr_images(
     hr_images: Lazy, given_lr: Lazy, prepare: Mapping[str, Any]
 ) -> dict[str, Callable[[], np.ndarray]]:
     """The LR image of every HR image: given by the source, else made by the degradation."""
-    scale = check_scale(int(prepare["scale"]))
-    degradation = Degradation.from_params(prepare.get("degradation"))
-    seed = int(prepare["seed"])
+    prepare = PrepareParams.from_params(prepare)
+    scale, degradation, seed = prepare.scale, prepare.degradation.to_degradation(), prepare.seed
     return {
         name: given_lr[name] if name in given_lr
         else partial(_degraded, hr, scale, degradation, zlib.crc32(name.encode()) ^ seed)
@@ -207,7 +187,8 @@ def make_training_patches(
     hr_images: Lazy, lr_images: Lazy, split: pd.DataFrame, prepare: Mapping[str, Any]
 ) -> dict[str, np.ndarray]:
     """Aligned LR/HR patches of the train split, on a grid of ``prepare.stride``."""
-    scale, patch, stride = _patch_grid(prepare)
+    prepare = PrepareParams.from_params(prepare)
+    scale, patch, stride = prepare.scale, prepare.patch_size, prepare.stride
     names = _names(split, "train", hr_images)
     lr, hr = extract_patches(((lr_images[n](), hr_images[n]()) for n in names), scale, patch, stride)
     log.info("training patches: %d of %dx%d HR pixels from %d images", len(hr), patch, patch, len(names))
@@ -219,8 +200,8 @@ def select_split(
 ) -> tuple[dict, dict, dict, dict]:
     """Whole LR/HR images of the val and test splits (the val images of ``prepare.val_folder``
     degraded like the others)."""
-    scale = check_scale(int(prepare["scale"]))
-    external = {_val_name(path): partial(_load_hr, path, int(data["max_pixels"]), scale)
+    data, prepare = DataParams.from_params(data), PrepareParams.from_params(prepare)
+    external = {_val_name(path): partial(_load_hr, path, data.max_pixels, prepare.scale)
                 for path in validation_folder(prepare)}
     hr_images = {**hr_images, **external}
     lr_images = {**lr_images, **make_lr_images(external, {}, prepare)}

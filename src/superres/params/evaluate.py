@@ -1,0 +1,14 @@
+"""The ``evaluate`` section of ``params.yaml``: what the evaluate stage writes."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from superres.params import Section
+
+
+class EvaluateParams(Section):
+    """``evaluate``: what the evaluate stage writes."""
+
+    SECTION: ClassVar[str] = "evaluate"
+    save_images: bool = True  # the SR images of the test split
