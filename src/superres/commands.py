@@ -1,7 +1,8 @@
 """The ``superres`` command: use a trained model on your own images.
 
 ``upscale`` runs a model over files and folders tile by tile (memory bounded by the tile), keeping
-names, subfolders, gray, alpha and the ICC profile; ``models`` lists what ``--model`` can name;
+names, subfolders, gray, alpha and the ICC profile; ``evaluate`` measures a model on benchmark sets or
+any folder of HR images (:mod:`superres.evaluation`); ``models`` lists what ``--model`` can name;
 ``export`` writes a model as ONNX. They run from any folder: ``--model bicubic`` needs nothing
 trained, and trained weights are looked up in the project (:mod:`superres.modelstore`). Errors a user
 can cause become one line on stderr and a non-zero exit; with many images, the others still run.
@@ -229,6 +230,62 @@ def export(model: str | None, arch: str | None, scale: int | None, model_config:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{resolved.name} ({resolved.config['architecture']} x{resolved.config['scale']}, {resolved.origin}) "
                f"exported to {output} ({fmt})", err=True)
+
+
+@main.command()
+@click.argument("model")
+@click.option("--benchmarks", "folders", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="A folder of HR images (made into LR/HR pairs as the benchmarks stage does: modcrop, MATLAB "
+                   "bicubic down), or one the benchmarks stage wrote (<set>_x<scale>/{hr,lr}/). Repeatable.")
+@click.option("--arch", default=None, help="Architecture of a foreign .pth/.pt checkpoint.")
+@click.option("--scale", default=None, type=click.IntRange(min=2),
+              help=f"Upscaling factor: bicubic's (default {BICUBIC_SCALE}), a trained model's (checked), or that of "
+                   "a foreign checkpoint.")
+@click.option("--model-config", default=None, help="JSON constructor arguments of a foreign checkpoint's model.")
+@project_option
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@click.option("--max-pixels", default=MAX_PIXELS, show_default=True, type=click.IntRange(min=1),
+              help="Largest HR image read, in pixels (checked from the header before decoding).")
+@click.option("--json", "json_path", default=None, type=click.Path(path_type=Path),
+              help="Also write the metrics to this JSON file (the keys of metrics.json: <set>_x<scale>/psnr_y...).")
+def evaluate(model: str, folders: tuple[Path, ...], arch: str | None, scale: int | None, model_config: str | None,
+             project: Path | None, device: str, max_pixels: int, json_path: Path | None) -> None:
+    """Measure MODEL on benchmark sets as the pipelines do: PSNR-Y and SSIM-Y with `scale` pixels shaved.
+
+    MODEL is what `upscale --model` takes: bicubic, an architecture key (or KEY/seedN), a weights folder,
+    a .pth/.pt checkpoint or models:/NAME/VERSION. A trained model is measured at its own scale; bicubic
+    on a folder of pairs at every scale it holds. Prints one line per set."""
+    import tempfile
+
+    from superres.evaluation import evaluate_model, folder_pairs  # the benchmark code `upscale` does not need
+
+    try:
+        torch_device = _device(device)
+        resolved = resolve_model(model, torch_device, overrides=_overrides(arch, scale, model_config), scale=scale,
+                                 project=project)
+        with tempfile.TemporaryDirectory(prefix="superres-evaluate-") as work:
+            try:
+                sets = folder_pairs(folders, [int(resolved.config["scale"])], work, max_pixels=max_pixels)
+            except SuperresError as exc:
+                raise SuperresError(f"--benchmarks: {exc}") from None
+            evaluation = evaluate_model(resolved.net, benchmarks=sets, config=resolved.config, device=torch_device,
+                                        latency=False, name=resolved.name)
+        if evaluation.per_benchmark.empty:
+            raise SuperresError(f"--benchmarks: no set at x{resolved.config['scale']}, the scale of {resolved.name} "
+                                f"(found {', '.join(sets) or 'none'}); give HR images or pairs at that scale")
+    except SuperresError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{resolved.name} ({resolved.config['architecture']} x{resolved.config['scale']}, {resolved.origin})",
+               err=True)
+    click.echo(f"{'set':<24} {'scale':>5} {'images':>6} {'PSNR-Y':>10} {'SSIM-Y':>7}")
+    for key, rows in evaluation.per_benchmark.groupby("dataset", sort=True):
+        psnr_y, ssim_y = (evaluation.means[f"{key}/{metric}"] for metric in ("psnr_y", "ssim_y"))
+        click.echo(f"{key:<24} {'x' + str(rows['scale'].iloc[0]):>5} {len(rows):>6} {psnr_y:>7.2f} dB {ssim_y:>7.4f}")
+    if json_path is not None:
+        record = {"model": resolved.name, "architecture": resolved.config["architecture"],
+                  "scale": int(resolved.config["scale"]), "metrics": evaluation.metrics}
+        write_text(json_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+        click.echo(f"metrics written to {json_path}", err=True)
 
 
 @main.command()
