@@ -15,11 +15,18 @@ from superres.data.degrade import degrade
 from superres.errors import ConfigError, SuperresError, WeightsError
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, load_weights, save_weights
+from superres.tracking import MlflowCallback, Tracker
 from superres.training import checkpoint
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
-from superres.training.tracking import MlflowCallback, Tracker
-from superres.training.trainer import batch_generator, build_optimizer, build_scheduler, clip_gradients, seed_everything, train
+from superres.training.trainer import (
+    batch_generator,
+    build_optimizer,
+    build_scheduler,
+    clip_gradients,
+    seed_everything,
+    train,
+)
 
 
 def smooth_image(size: int, seed: int) -> np.ndarray:
@@ -33,8 +40,9 @@ def smooth_image(size: int, seed: int) -> np.ndarray:
 def data():
     images = [smooth_image(64, s) for s in range(3)]
     lrs = [degrade(im, 2) for im in images]
-    lr = np.stack([l[i : i + 8, j : j + 8].transpose(2, 0, 1) for l in lrs for i in (0, 16) for j in (0, 16)])
-    hr = np.stack([h[2 * i : 2 * i + 16, 2 * j : 2 * j + 16].transpose(2, 0, 1) for h in images for i in (0, 16) for j in (0, 16)])
+    corners = [(i, j) for i in (0, 16) for j in (0, 16)]
+    lr = np.stack([small[i : i + 8, j : j + 8].transpose(2, 0, 1) for small in lrs for i, j in corners])
+    hr = np.stack([h[2 * i : 2 * i + 16, 2 * j : 2 * j + 16].transpose(2, 0, 1) for h in images for i, j in corners])
     return PatchDataset(lr, hr), [(lrs[0], images[0])]
 
 
@@ -177,15 +185,21 @@ def test_the_optimizer_is_adam_or_sgd_with_momentum_and_weight_decay():
 
 def test_new_keys_are_checked_and_named():
     for params, key in [({"scheduler": "linear"}, "train.scheduler"), ({"optimizer": "lbfgs"}, "train.optimizer"),
-                        ({"weight_decay": -1}, "train.weight_decay"), ({"perceptual_criterion": "l2"}, "train.perceptual_criterion"), ({"scheduler": "multistep"}, "train.milestones"),
+                        ({"weight_decay": -1}, "train.weight_decay"),
+                        ({"perceptual_criterion": "l2"}, "train.perceptual_criterion"),
+                        ({"scheduler": "multistep"}, "train.milestones"),
                         ({"ema": 1.5}, "train.ema"), ({"grad_clip": -1}, "train.grad_clip"),
                         ({"clip_mode": "max"}, "train.clip_mode"), ({"amp": "fp16"}, "train.amp"),
-                        ({"channels_last": "yes"}, "train.channels_last"), ({"checkpoint_every": 0}, "train.checkpoint_every"),
+                        ({"channels_last": "yes"}, "train.channels_last"),
+                        ({"checkpoint_every": 0}, "train.checkpoint_every"),
                         ({"gan_start": 0}, "train.gan_start"), ({"gan_type": "wgan"}, "train.gan_type"),
-                        ({"milestones": [5, 2]}, "train.milestones"), ({"discriminator": {"n_feats": 4}}, "train.discriminator")]:
+                        ({"milestones": [5, 2]}, "train.milestones"),
+                        ({"discriminator": {"n_feats": 4}}, "train.discriminator"),
+                        ({"num_workers": 2}, "unknown key.*num_workers")]:
         with pytest.raises(ConfigError, match=key):
             TrainConfig.from_params(params)
-    config = TrainConfig.from_params({"scheduler": "multistep", "milestones": [2, 5], "ema": 0.999, "discriminator": {"name": "vgg"}})
+    config = TrainConfig.from_params({"scheduler": "multistep", "milestones": [2, 5], "ema": 0.999,
+                                      "discriminator": {"name": "vgg"}})
     assert config.milestones == (2, 5) and config.ema == 0.999
 
 
@@ -249,7 +263,7 @@ def test_amp_and_channels_last_auto_stay_off_on_the_cpu(data):
 def test_batches_are_a_function_of_seed_step_and_rank(data):
     patches, _ = data
     a = patches.batch(8, batch_generator(0, 5, 0))
-    assert all(torch.equal(x, y) for x, y in zip(a, patches.batch(8, batch_generator(0, 5, 0))))
+    assert all(torch.equal(x, y) for x, y in zip(a, patches.batch(8, batch_generator(0, 5, 0)), strict=True))
     assert not torch.equal(a[1], patches.batch(8, batch_generator(0, 5, 1))[1])
     assert not torch.equal(a[1], patches.batch(8, batch_generator(0, 6, 0))[1])
     lr, hr = a
@@ -272,7 +286,7 @@ def test_augmentation_applies_one_of_the_eight_dihedral_transforms_to_each_pair(
 
     seen = set()
     lr_batch, hr_batch = patches.batch(64, batch_generator(0, 1, 0))
-    for lr_sample, hr_sample in zip(lr_batch.numpy(), hr_batch.numpy()):
+    for lr_sample, hr_sample in zip(lr_batch.numpy(), hr_batch.numpy(), strict=True):
         code = next(i for i, t in enumerate(transforms(hr[0])) if np.array_equal(t, hr_sample))
         assert np.array_equal(transforms(lr[0])[code], lr_sample)
         seen.add(code)
@@ -325,8 +339,8 @@ def test_resume_without_a_checkpoint_starts_afresh(data, tmp_path):
 class TinyDiscriminator(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(4, 1))
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.LeakyReLU(0.2), nn.AdaptiveAvgPool2d(1),
+                                  nn.Flatten(), nn.Linear(4, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -370,6 +384,110 @@ def test_gan_without_a_discriminator_is_a_config_error(data):
     patches, val = data
     with pytest.raises(ConfigError, match="train.gan_start"):
         train(small_edsr(), patches, val, TrainConfig(iterations=2, batch_size=2, gan_start=1), scale=2)
+
+
+class Interrupt:
+    """Stops a run as Ctrl-C would, at the log of iteration ``at``."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_log(self, step, metrics):
+        if step == self.at:
+            raise KeyboardInterrupt
+
+
+def gan_config(**keys) -> TrainConfig:
+    return TrainConfig(iterations=8, batch_size=2, lr=1e-3, log_every=1, val_every=3, gan_start=3, gan_weight=0.1,
+                       perceptual_weight=1.0, relativistic=True, ema=0.9, d_lr=2e-4, scheduler="multistep",
+                       milestones=(4, 6), checkpoint_every=2, **keys)
+
+
+def gan_run(data, config, **keys):
+    patches, val = data
+    seed_everything(config.seed)
+    model, discriminator = small_edsr(), TinyDiscriminator()
+    result = train(model, patches, val, config, scale=2, discriminator=discriminator, perceptual=TinyPerceptual(),
+                   **keys)
+    return result, model, discriminator
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one_bit_for_bit(data, tmp_path):
+    """Killed after the checkpoint of iteration 4, resumed: the weights (model, best, discriminator),
+    the history and the best step are those of the run that was never interrupted."""
+    config = gan_config()
+    straight, model, discriminator = gan_run(data, config, checkpoint_dir=tmp_path / "straight")
+    with pytest.raises(KeyboardInterrupt):
+        gan_run(data, config, checkpoint_dir=tmp_path / "killed", callbacks=[Interrupt(5)])
+    resumed, resumed_model, resumed_discriminator = gan_run(data, config, checkpoint_dir=tmp_path / "killed",
+                                                            resume=True)
+    assert resumed.resumed_from == 4 and resumed.iterations == straight.iterations == 8
+    assert resumed.history == straight.history and resumed.best_step == straight.best_step
+    for a, b in [(resumed.state_dict, straight.state_dict), (resumed_model.state_dict(), model.state_dict()),
+                 (resumed_discriminator.state_dict(), discriminator.state_dict())]:
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def make_state(seed: int) -> checkpoint.TrainState:
+    """A state with every component: model, optimiser, schedule, EMA, discriminator and its own."""
+    torch.manual_seed(seed)
+    model, discriminator = small_edsr(), TinyDiscriminator()
+    optimizer = build_optimizer(list(model.parameters()), TrainConfig(lr=1e-3))
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
+    config = TrainConfig(scheduler="multistep", milestones=(1, 3), lr=1e-3)
+    ema = torch.optim.swa_utils.AveragedModel(model, use_buffers=True)
+    return checkpoint.TrainState(model, optimizer, build_scheduler(optimizer, config), ema=ema,
+                                 discriminator=discriminator, d_optimizer=d_optimizer,
+                                 d_scheduler=build_scheduler(d_optimizer, config))
+
+
+def same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def test_the_train_state_round_trips_through_a_checkpoint_file(tmp_path):
+    state = make_state(0)
+    for module, optimizer, scheduler in [(state.model, state.optimizer, state.scheduler),
+                                         (state.discriminator, state.d_optimizer, state.d_scheduler)]:
+        for _ in range(2):  # moments, step counts and the schedule move
+            optimizer.zero_grad()
+            module(torch.rand(1, 3, 8, 8)).mean().backward()
+            optimizer.step()
+            scheduler.step()
+    state.ema.update_parameters(state.model)
+    state.step, state.best_step, state.best_psnr_y, state.running, state.seen = 7, 6, 21.5, 0.25, 3
+    state.best_state_dict = {k: v.clone() for k, v in state.model.state_dict().items()}
+    state.history = [{"step": 6, "train_loss": 0.1, "lr": 1e-3, "val_psnr_y": 21.5}]
+    state.bad_validations, state.seconds = 1, 12.5
+    saved = state.state_dict()
+    checkpoint.save(tmp_path / checkpoint.FILENAME, {**saved, "metadata": {"run": "x"}})
+    restored = make_state(1)  # other weights, fresh optimisers
+    torch.manual_seed(123)  # the random states come back too
+    restored.load_state_dict(checkpoint.load(tmp_path / checkpoint.FILENAME), source="last.pt")
+    again = restored.state_dict()
+    assert set(saved) == set(again) == {"format", *checkpoint.TrainState.COMPONENTS, *checkpoint.TrainState.COUNTERS,
+                                        "rng"}
+    assert 12.5 <= again.pop("seconds") < 60 and saved.pop("seconds") >= 12.5
+    assert same(saved, again)
+
+
+def test_a_checkpoint_that_is_not_understood_is_a_clear_error(tmp_path):
+    state = make_state(0)
+    path = tmp_path / checkpoint.FILENAME
+    for damage, message in [({"format": 99}, r"last\.pt is of format 99, this version reads format 1"),
+                            ({"history": None}, r"last\.pt has no history state"),
+                            ({"ema": None}, r"last\.pt has no ema state"),
+                            ({"d_optimizer": {"state": {}}}, r"last\.pt does not match .*d_optimizer")]:
+        saved = {**state.state_dict(), **damage}
+        checkpoint.save(path, {k: v for k, v in saved.items() if v is not None})
+        with pytest.raises(WeightsError, match=message + r".*delete it, or train without resume"):
+            make_state(1).load_state_dict(checkpoint.load(path), source=path)
 
 
 def test_mlflow_callback_logs_every_number(tmp_path):
