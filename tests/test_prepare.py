@@ -45,7 +45,7 @@ def test_patches_are_aligned_and_cover_the_edges():
     assert lr_p.shape == (4, 3, 4, 4) and hr_p.shape == (4, 3, 8, 8)
     assert np.array_equal(hr_p[:, :, ::2, ::2], lr_p)
     gray_lr, gray_hr = extract_patches([(lr[..., :1], hr[..., :1])], 2, 8, 8)
-    assert gray_lr.shape[1] == 3 and np.array_equal(gray_lr[:, 0], gray_lr[:, 2])
+    assert gray_lr.shape[1] == gray_hr.shape[1] == 3 and np.array_equal(gray_lr[:, 0], gray_lr[:, 2])
 
 
 def test_split_is_by_image_seeded_and_independent_of_order():

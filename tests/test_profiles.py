@@ -29,7 +29,8 @@ def test_every_profile_sets_the_same_keys_and_default_is_what_params_yaml_holds(
     names = available(ROOT / "conf" / "profiles")
     assert {"default", "paper"} <= set(names)
     keys = {name: set(_leaves(load_profile(name, ROOT / "conf" / "profiles"))) for name in names}
-    assert all(k == keys["default"] for k in keys.values()), "profiles must set the same keys, or switching back leaves some behind"
+    assert all(k == keys["default"] for k in keys.values()), (
+        "profiles must set the same keys, or switching back leaves some behind")
     params = _leaves(yaml.safe_load((ROOT / "params.yaml").read_text()))
     default = _leaves(yaml.safe_load((ROOT / "conf" / "profiles" / "default.yaml").read_text()))
     assert {k: params.get(k) for k in default} == default, "params.yaml as committed is the default profile"

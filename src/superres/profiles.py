@@ -89,7 +89,9 @@ def with_profile(params: Mapping[str, Any], name: str, profiles_dir: str | Path 
     return merged
 
 
-def apply_profile(name: str, params_path: str | Path = "params.yaml", profiles_dir: str | Path = PROFILES_DIR) -> list[str]:
+def apply_profile(
+    name: str, params_path: str | Path = "params.yaml", profiles_dir: str | Path = PROFILES_DIR
+) -> list[str]:
     """Write profile ``name`` into ``params_path``; returns the keys whose value changed."""
     params_path = Path(params_path)
     profile = load_profile(name, profiles_dir)
