@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = [".dvc/config", ".dvc/.gitignore", ".dvcignore", ".telemetry", "dvc.yaml", "params.yaml", "pyproject.toml",
+PROJECT_FILES = [".dvc/config", ".dvc/.gitignore", ".dvcignore", ".telemetry", "dvc.yaml", "params.yaml",
+                 "pyproject.toml",
                  "requirements.lock", "conf", "src"]
 
 
@@ -89,7 +90,8 @@ def copy_project(copy: Path) -> None:
 def run(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+        output = f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        raise AssertionError(f"{' '.join(cmd)} failed ({result.returncode}):\n{output}")
     return result
 
 

@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from dvc.repo import Repo
 from kedro.pipeline import Pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PACKAGE = "superres"
 CONF = ROOT / "conf"

@@ -22,7 +22,8 @@ def test_outputs_of_every_stage(project):
     assert set(report["status"]) == {"accepted"} and len(report) == 8
     split = pd.read_csv(root / "data/03_primary/split.csv")
     assert sorted(split["split"].value_counts().to_dict().items()) == [("test", 1), ("train", 6), ("val", 1)]
-    assert sorted(p.name for p in (root / "data/02_intermediate/images").iterdir()) == sorted(f"{n}.png" for n in split["image"])
+    images = sorted(p.name for p in (root / "data/02_intermediate/images").iterdir())
+    assert images == sorted(f"{n}.png" for n in split["image"])
     for arch in ARCHS:
         assert (root / f"data/06_models/{arch}/seed0/weights.safetensors").is_file()
         config = json.loads((root / f"data/06_models/{arch}/seed0/config.json").read_text())
@@ -34,7 +35,8 @@ def test_outputs_of_every_stage(project):
     table = pd.read_csv(root / "data/08_reporting/comparison.csv")
     assert sorted(table["architecture"]) == sorted(ARCHS) and (table["latency_ms"] > 0).all()
     plots = sorted(p.name for p in (root / "data/08_reporting/plots").iterdir())
-    assert plots == ["difference_vs_bicubic.png", "gain_over_bicubic.png", "psnr_on_benchmarks.png", "psnr_vs_latency.png",
+    assert plots == ["difference_vs_bicubic.png", "gain_over_bicubic.png", "psnr_on_benchmarks.png",
+                     "psnr_vs_latency.png",
                      "psnr_vs_parameters.png", "validation_curves.png"]
 
 
@@ -67,7 +69,8 @@ def test_benchmarks_are_made_from_hr_and_reported_beside_the_published_rows(proj
     assert "Benchmarks" in (root / "data/08_reporting/report.html").read_text()
     if SET5.is_dir():  # the published rows sit beside the measured ones, and bicubic matches its own
         set5 = table[(table.benchmark == "set5") & (table.scale == 2)].set_index(["architecture", "source"])["psnr_y"]
-        assert set5[("bicubic", "this run")] == pytest.approx(set5[("bicubic", "Kim et al., CVPR 2016 (VDSR)")], abs=0.03)
+        published = set5[("bicubic", "Kim et al., CVPR 2016 (VDSR)")]
+        assert set5[("bicubic", "this run")] == pytest.approx(published, abs=0.03)
         assert ("edsr", "Lim et al., CVPRW 2017 (EDSR)") in set5.index
 
 
@@ -113,7 +116,8 @@ def test_the_report_is_a_run_of_its_own(project):
     root, _ = project
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("superres")
-    report = client.search_runs([experiment.experiment_id], "attributes.run_name = 'report'", order_by=["attributes.start_time DESC"])[0]
+    report = client.search_runs([experiment.experiment_id], "attributes.run_name = 'report'",
+                                order_by=["attributes.start_time DESC"])[0]
     artifacts = {a.path for a in client.list_artifacts(report.info.run_id)}
     assert {"comparison.csv", "benchmarks.csv", "comparison.md", "report.html", "plots"} <= artifacts
     edsr = json.loads((root / "data/08_reporting/edsr/seed0/metrics.json").read_text())
@@ -162,7 +166,8 @@ def test_one_architecture_runs_alone_with_either_spelling_of_the_option(project)
 
 def test_five_seeds_run_end_to_end_and_each_seed_is_a_run_of_its_own(project):
     root, env = project
-    out = run(["dvc", "exp", "run", "--temp", "-S", "seeds=[0,1,2,3,4]", "-S", "architectures=[bicubic,edsr]"], root, env)
+    out = run(["dvc", "exp", "run", "--temp", "-S", "seeds=[0,1,2,3,4]", "-S", "architectures=[bicubic,edsr]"], root,
+              env)
     text = out.stdout + out.stderr
     for seed in (1, 2, 3, 4):
         assert f"Running stage 'train@edsr-{seed}'" in text and f"Running stage 'evaluate@edsr-{seed}'" in text
@@ -173,7 +178,8 @@ def test_five_seeds_run_end_to_end_and_each_seed_is_a_run_of_its_own(project):
     edsr = client.search_runs([experiment.experiment_id], "tags.`superres.architecture` = 'edsr'")
     seeds = sorted(int(r.data.tags["superres.seed"]) for r in edsr if "test/psnr_y" in r.data.metrics)
     assert set(seeds) == {0, 1, 2, 3, 4}
-    values = {r.data.tags["superres.seed"]: r.data.metrics["test/psnr_y"] for r in edsr if r.data.tags["superres.seed"] != "0"}
+    values = {r.data.tags["superres.seed"]: r.data.metrics["test/psnr_y"] for r in edsr
+              if r.data.tags["superres.seed"] != "0"}
     assert len(set(values.values())) == 4, "each seed trains another model"
     report = client.search_runs([experiment.experiment_id], "attributes.run_name = 'report'",
                                 order_by=["attributes.start_time DESC"])[0]

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 from kedro.io import AbstractDataset, DataCatalog, DatasetError
 from PIL import Image
 
 from superres.cli import project_error
 from superres.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = [f"{i:04d}" for i in range(6)] + ["nan"]  # DIV2K names its files 0001.png...; "nan" reads as a number too
 
 
@@ -91,7 +91,7 @@ def test_every_file_under_the_folder_is_in_the_ingest_report(prepared):
                         "paired_folder, url"),
 ])
 def test_a_users_error_is_one_line_on_stderr_and_exit_status_1(prepared, params, line):
-    project, env, photos, _ = prepared
+    project, env, _, _ = prepared
     pipeline = "prepare" if params.startswith("prepare") else "download"
     result = kedro(project, env, f"--pipelines={pipeline}", f"--params={params}")
     assert result.returncode == 1

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
+from conftest import ROOT
 
 from superres.errors import ConfigError
-
 from superres.models import REGISTRY
 from superres.pipeline_registry import register_pipelines
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_architecture_has_a_pipeline_that_trains_then_evaluates(tmp_path, monkeypatch):

@@ -3,17 +3,13 @@ bicubic down (LR rounded to 8 bits), bicubic up, PSNR/SSIM on Y with ``scale`` p
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import SET5
 
 from superres.data.degrade import bicubic_resize, degrade, modcrop
 from superres.data.imageio import read_image
 from superres.metrics import image_metrics
-
-SET5 = Path(os.environ.get("SUPERRES_BENCHMARKS", Path(__file__).resolve().parents[2] / "shared" / "datasets")) / "Set5"
 
 # Published bicubic baselines on Set5 (e.g. Kim et al. 2016, Lim et al. 2017): PSNR-Y, SSIM-Y.
 PUBLISHED = {2: (33.66, 0.9299), 3: (30.39, 0.8682), 4: (28.42, 0.8104)}

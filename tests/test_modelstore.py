@@ -1,20 +1,18 @@
 """The model store: the catalog's paths, and what a model name resolves to (the CLI runs it end to end in
-test_upscale.py)."""
+test_commands.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from conftest import ROOT
 
 from superres.errors import SuperresError
 from superres.models import create_model
 from superres.models.weights import Weights, save_weights
 from superres.modelstore import COMPARISON, METRICS_FILE, MODELS_DIR, REPORTING_DIR, resolve_model
 
-ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 
 

@@ -19,10 +19,10 @@ import nbformat
 import numpy as np
 import pytest
 import yaml
-from conftest import ARCHITECTURES
+from conftest import ARCHITECTURES, ROOT
 from nbclient import NotebookClient
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = ROOT / "notebooks"
 ARCHS = ARCHITECTURES
 
 

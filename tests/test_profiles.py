@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import ROOT
 
 from superres.commands import main
 from superres.errors import ConfigError
 from superres.profiles import _leaves, apply_profile, available, load_profile
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture

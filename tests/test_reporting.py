@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 from matplotlib.container import ErrorbarContainer
 
 from superres.errors import ConfigError, SuperresError
@@ -36,7 +37,6 @@ from superres.reporting import (
     to_markdown,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 IMAGES = [f"img{i:02d}" for i in range(12)]
 MACHINE = {"cpu": "Test CPU 9000", "cpus": 2, "device": "cpu", "threads": 2, "torch": "2.13.0+cpu"}
 
@@ -271,7 +271,7 @@ def bench_comparison(seeds=(0,), benchmarks=None):
 
 def test_benchmark_table_orders_sets_then_measured_rows_by_psnr_then_the_published_ones():
     table = bench_comparison().benchmarks
-    groups = list(dict.fromkeys(zip(table["benchmark"], table["scale"])))
+    groups = list(dict.fromkeys(zip(table["benchmark"], table["scale"], strict=True)))
     assert groups == [("set5", 2), ("set5", 3), ("set14", 2), ("mine", 2)]
     for _, group in table.groupby(["benchmark", "scale"], sort=False):
         ours = group["source"] == MEASURED
@@ -285,7 +285,7 @@ def test_benchmark_table_orders_sets_then_measured_rows_by_psnr_then_the_publish
     assert edsr.loc["set5", "parameters"] == 1000 and edsr.loc["set5", "latency_ms"] == 20.0
     assert set(edsr.index) == {"set5", "set14", "mine"}  # as measured: no x3 row
     published = table[table["source"] != MEASURED]
-    assert set(zip(published["benchmark"], published["scale"])) == {("set5", 2), ("set14", 2)}
+    assert set(zip(published["benchmark"], published["scale"], strict=True)) == {("set5", 2), ("set14", 2)}
     reference = published_table(2).set_index("architecture")
     for row in published.itertuples():
         assert row.psnr_y == reference.loc[row.architecture, row.benchmark]

@@ -14,6 +14,7 @@ them: the float accumulator never holds more than about two tile rows of the out
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -83,7 +84,7 @@ def tile_spans(size: int, tile: int, overlap: int) -> list[tuple[int, int, int, 
         raise ConfigError(f"--tile must be at least 1 and --overlap at least 0, got {tile} and {overlap}")
     count = math.ceil(size / tile)
     cuts = [round(i * size / count) for i in range(count + 1)]  # even cores, none much smaller than the rest
-    return [(max(a - overlap, 0), min(b + overlap, size), a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+    return [(max(a - overlap, 0), min(b + overlap, size), a, b) for a, b in itertools.pairwise(cuts)]
 
 
 def _ramp(span: tuple[int, int, int, int], scale: int) -> np.ndarray:

@@ -87,7 +87,7 @@ def per_image_frame(test: Runs[pd.DataFrame], benchmarks: Runs[pd.DataFrame] | N
     long = pd.concat(frames, ignore_index=True)
     metrics = [m for m in METRICS if m in long]
     long = long[[*columns, *metrics]].astype({"image": str, "scale": int, "seed": int})
-    return long.astype({m: float for m in metrics})
+    return long.astype(dict.fromkeys(metrics, float))
 
 
 def image_means(data: pd.DataFrame, metric: str = "psnr_y") -> pd.DataFrame:

@@ -115,7 +115,7 @@ def paired_difference(a: pd.Series, b: pd.Series, confidence: float = CONFIDENCE
     if finite.size < differences.size:
         notes.append(f"{differences.size - finite.size} image(s) with an infinite or missing value left out")
     if finite.size == 0:
-        return PairedDifference(math.nan, math.nan, math.nan, 0, "; ".join(notes + ["no image in common"]))
+        return PairedDifference(math.nan, math.nan, math.nan, 0, "; ".join([*notes, "no image in common"]))
     if finite.size < MIN_IMAGES_FOR_CI:
         notes.append(f"no interval: {finite.size} image(s), a bootstrap needs at least {MIN_IMAGES_FOR_CI}")
     low, high = mean_interval(finite, confidence)

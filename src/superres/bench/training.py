@@ -22,6 +22,7 @@ from torch import nn
 from superres.bench.timing import Plan, sync
 from superres.errors import ConfigError, SuperresError
 from superres.models import REGISTRY, create_model
+from superres.params.prepare import PrepareParams
 from superres.profiles import PROFILES_DIR, load_profile, with_profile
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
@@ -221,7 +222,8 @@ def training_cases(
         for size, (values, source) in sized.items():
             prepare, section = values.get("prepare") or {}, values.get(arch) or {}
             config = TrainConfig.from_params(dict(values.get("train") or {}), **dict(section.get("train") or {}))
-            scale, prepared = int(prepare.get("scale", 2)), int(prepare.get("patch_size", 48))
+            typed = PrepareParams.from_params(prepare)
+            scale, prepared = typed.scale, typed.patch_size
             crop, batch = config.patch_size or prepared, config.batch_size
             if plan.quick:
                 prepared = crop = scale * 8

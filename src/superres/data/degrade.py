@@ -58,7 +58,9 @@ class Degradation:
         known = {"blur_sigma", "noise_sigma", "grayscale", "jpeg_quality"}
         unknown = sorted(set(params) - known)
         if unknown:
-            raise ConfigError(f"prepare.degradation: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"prepare.degradation: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return cls(**params)
 
 
@@ -84,7 +86,8 @@ def degrade(hr: np.ndarray, scale: int, degradation: Degradation = Degradation()
         lr = np.repeat(np.clip(np.round(gray), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
     if degradation.jpeg_quality is not None:
         buffer = io.BytesIO()
-        Image.fromarray(lr[..., 0] if lr.shape[2] == 1 else lr).save(buffer, format="JPEG", quality=degradation.jpeg_quality)
+        picture = Image.fromarray(lr[..., 0] if lr.shape[2] == 1 else lr)
+        picture.save(buffer, format="JPEG", quality=degradation.jpeg_quality)
         decoded = np.asarray(Image.open(buffer))
         lr = decoded[..., None] if decoded.ndim == 2 else decoded
     return lr

@@ -134,9 +134,8 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """
     path = Path(path)
     _check_file(path)
-    with _pillow_limits(None):
-        with _open(path) as img:
-            width, height = img.size
+    with _pillow_limits(None), _open(path) as img:
+        width, height = img.size
     return int(width), int(height)
 
 

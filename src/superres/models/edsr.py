@@ -52,7 +52,8 @@ class EDSR(nn.Module):
         self.scale = check_scale("EDSR", scale, self.SCALES)
         self.register_buffer("mean", torch.tensor(DIV2K_RGB_MEAN[:channels]).view(1, channels, 1, 1), persistent=False)
         self.head = conv3x3(channels, n_feats)
-        self.body = nn.Sequential(*(ResBlock(n_feats, res_scale) for _ in range(n_resblocks)), conv3x3(n_feats, n_feats))
+        blocks = [ResBlock(n_feats, res_scale) for _ in range(n_resblocks)]
+        self.body = nn.Sequential(*blocks, conv3x3(n_feats, n_feats))
         self.tail = nn.Sequential(Upsampler(scale, n_feats), conv3x3(n_feats, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -86,7 +86,7 @@ class LapSRN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r = self.features(x)
         maps = []
-        for block, factor in zip(self.blocks, self.factors):
+        for block, factor in zip(self.blocks, self.factors, strict=True):
             u, r = block(r)
             if factor != self.scale:
                 u = F.interpolate(u, scale_factor=self.scale // factor, mode="bilinear", align_corners=False)

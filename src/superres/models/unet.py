@@ -76,6 +76,6 @@ class UNet(nn.Module):
         for down in self.down:
             skips.append(feat)
             feat = down(feat)
-        for up, skip in zip(self.up, reversed(skips)):
+        for up, skip in zip(self.up, reversed(skips), strict=True):
             feat = up(feat, skip)
         return from_symmetric(upsampled + crop_to(self.tail(feat), size))

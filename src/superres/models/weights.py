@@ -44,11 +44,13 @@ class Weights:
         """The model of ``config`` with these weights, in eval mode on ``device``."""
         from superres.models import create_model  # the registry imports every architecture
 
-        model = create_model(self.config["architecture"], scale=int(self.config["scale"]), **self.config.get("model", {}))
+        config = self.config
+        model = create_model(config["architecture"], scale=int(config["scale"]), **config.get("model", {}))
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError as exc:
-            raise WeightsError(f"the weights do not match the {self.config['architecture']} architecture: {exc}") from None
+            architecture = self.config["architecture"]
+            raise WeightsError(f"the weights do not match the {architecture} architecture: {exc}") from None
         return model.to(device).eval()
 
 
@@ -67,9 +69,13 @@ def load_weights(folder: str | Path, device: str | torch.device = "cpu") -> Weig
     try:
         state = load_file(str(weights_path), device=str(device))
     except FileNotFoundError:
-        raise WeightsError(f"{weights_path} not found; train the model first (`kedro run --pipelines=<arch>`)") from None
+        raise WeightsError(
+            f"{weights_path} not found; train the model first (`kedro run --pipelines=<arch>`)"
+        ) from None
     except (SafetensorError, OSError) as exc:
-        raise WeightsError(f"{weights_path} is not a readable safetensors file ({exc}); retrain or restore it") from None
+        raise WeightsError(
+            f"{weights_path} is not a readable safetensors file ({exc}); retrain or restore it"
+        ) from None
     return Weights(state, config)
 
 

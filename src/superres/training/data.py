@@ -20,9 +20,13 @@ class PatchDataset:
 
     def __init__(self, lr: np.ndarray, hr: np.ndarray, augment: bool = True) -> None:
         if len(lr) != len(hr):
-            raise ConfigError(f"training patches: {len(lr)} LR patches but {len(hr)} HR patches; rerun the prepare stage")
+            raise ConfigError(
+                f"training patches: {len(lr)} LR patches but {len(hr)} HR patches; rerun the prepare stage"
+            )
         if len(lr) == 0:
-            raise ConfigError("training patches: none were made; use more or larger images, or a smaller prepare.patch_size")
+            raise ConfigError(
+                "training patches: none were made; use more or larger images, or a smaller prepare.patch_size"
+            )
         self.lr, self.hr, self.augment = lr, hr, augment
 
     def __len__(self) -> int:

@@ -31,6 +31,9 @@ from superres.machine import describe_machine, machine_tags
 from superres.metrics import json_safe
 from superres.models import count_parameters, create_discriminator, create_model
 from superres.models.weights import Weights, save_weights
+from superres.params.data import DataParams
+from superres.params.evaluate import EvaluateParams
+from superres.params.prepare import PrepareParams
 from superres.tracking import MlflowCallback, Resume, Tracker, run_tags
 from superres.training import checkpoint
 from superres.training.config import TrainConfig
@@ -43,12 +46,12 @@ Partitions = Mapping[str, Callable[[], np.ndarray]]
 PICTURES_LOGGED = 4  # SR images of the test split logged to MLflow
 
 
-def _perceptual(config: TrainConfig, data: Mapping[str, Any]) -> tuple[nn.Module | None, str]:
+def _perceptual(config: TrainConfig, data: DataParams) -> tuple[nn.Module | None, str]:
     """The VGG19 perceptual loss of ``config``, or None and the reason it is off."""
     if config.perceptual_weight <= 0:
         return None, ""
     try:
-        weights = vgg19_weights(config.perceptual_weights, data.get("cache_dir"))
+        weights = vgg19_weights(config.perceptual_weights, data.cache_dir)
     except WeightsError as exc:
         if config.perceptual_required:
             raise WeightsError(f"{exc} (train.perceptual_required is true: this profile does not train without it)"
@@ -95,13 +98,13 @@ def train_model(
     checkpoint; an error ends it FAILED; a completed run deletes ``checkpoints``, its working state.
     A GAN gets its discriminator and, when its weights can be had, the VGG19 perceptual loss.
     The runs are recorded in the store ``tracking_uri``, experiment ``tracking.experiment``."""
-    scale = int(prepare["scale"])
+    scale = PrepareParams.from_params(prepare).scale
     if "seed" in train_params or "seed" in (train_overrides or {}):
         raise ConfigError("train.seed is no longer read: list the seeds to train in the top-level `seeds` "
                           "parameter (e.g. seeds: [0, 1, 2]) and remove train.seed")
     config = dataclasses.replace(TrainConfig.from_params(dict(train_params), **dict(train_overrides or {})), seed=seed)
     model_params = dict(model_params or {})
-    perceptual, note = _perceptual(config, data)
+    perceptual, note = _perceptual(config, DataParams.from_params(data))
     if note:
         config = dataclasses.replace(config, perceptual_weight=0.0)
     notes = [note] if note else []
@@ -226,6 +229,7 @@ def evaluate_model(
 
     A trained model is evaluated on the benchmarks at its own scale; bicubic, which has nothing
     to train, at every scale."""
+    save_images = EvaluateParams.from_params(evaluate).save_images
     evaluation = evaluate_model_on(weights, {name: (test_lr[name], test_hr[name]) for name in test_hr}, benchmarks,
                                    device="auto", name=architecture)
     tracker = Tracker(tracking_uri, tracking["experiment"])
@@ -245,5 +249,5 @@ def evaluate_model(
                 write_png(Path(tmp) / f"{name}.png", evaluation.sr_images[name])
             evaluation.per_image.to_csv(Path(tmp) / "per_image.csv", index=False)
             tracker.log_artifacts(run_id, tmp, "evaluation")
-    sr_images = evaluation.sr_images if evaluate.get("save_images", True) else {}
+    sr_images = evaluation.sr_images if save_images else {}
     return sr_images, evaluation.per_image, evaluation.per_benchmark, evaluation.metrics, evaluation.timing

@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from superres.errors import ConfigError, SuperresError
+from superres.params.prepare import PrepareParams
 from superres.reporting import (
     Comparison,
     build_comparison,
@@ -76,7 +77,7 @@ def compare(
     """The comparison of ``architectures`` over ``seeds`` on the test split and on the benchmark sets
     (with the published reference rows): comparison.csv, benchmarks.csv, the Markdown report, and
     the whole comparison for the plots, the page and MLflow."""
-    scale = int(prepare["scale"])
+    scale = PrepareParams.from_params(prepare).scale
     comparison = build_comparison(
         by_run(per_image, "per_image", architectures, seeds),
         by_run(configs, "config", architectures, seeds),

@@ -5,14 +5,13 @@ report of every file found, and reading the pairs back."""
 from __future__ import annotations
 
 import logging
-import os
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Server
+from conftest import SET5, Server
 from PIL import Image
 
 from superres.data.benchmarks import (
@@ -30,7 +29,6 @@ from superres.errors import ConfigError, DownloadError, InvalidImageError
 from superres.metrics import image_metrics
 
 LIMIT = 10_000_000
-SET5 = Path(os.environ.get("SUPERRES_BENCHMARKS", Path(__file__).resolve().parents[2] / "shared" / "datasets")) / "Set5"
 
 
 def photo(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarray:

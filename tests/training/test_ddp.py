@@ -10,13 +10,13 @@ import sys
 
 import numpy as np
 import torch
+from test_resume import SCRIPT, write_data
 
 from superres.models import create_model
 from superres.training import checkpoint
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
 from superres.training.trainer import seed_everything, train
-from test_resume import SCRIPT, write_data
 
 PARAMS = {"iterations": 4, "batch_size": 2, "lr": 1e-3, "val_every": 2, "log_every": 1, "checkpoint_every": 2,
           "device": "cpu"}
@@ -35,7 +35,8 @@ def test_two_processes_end_with_identical_weights_and_only_rank_0_writes(tmp_pat
     script.write_text(SCRIPT)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
                f"--master_port={free_port()}", str(script), str(data), str(out), json.dumps(PARAMS)]
-    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
 
     ranks = [torch.load(out / f"rank{r}.pt", weights_only=True) for r in (0, 1)]

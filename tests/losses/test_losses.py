@@ -13,7 +13,6 @@ import os
 import pickle
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -275,10 +274,8 @@ def expected_gan(kind: str, relativistic: bool) -> tuple[torch.Tensor, torch.Ten
         g = ((f - 1) ** 2).mean() + (((r - fake_label) ** 2).mean() if relativistic else 0)
     else:
         d = torch.clamp(1 - r, min=0).mean() + torch.clamp(1 + f, min=0).mean()
-        if relativistic:
-            g = torch.clamp(1 - f, min=0).mean() + torch.clamp(1 + r, min=0).mean()
-        else:
-            g = -f.mean()
+        hinge = torch.clamp(1 - f, min=0).mean() + torch.clamp(1 + r, min=0).mean()
+        g = hinge if relativistic else -f.mean()
     return d, g
 
 

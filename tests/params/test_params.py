@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ROOT
 
 from superres.errors import ConfigError
 from superres.params.benchmarks import BenchmarksParams
@@ -16,7 +17,6 @@ from superres.params.prepare import PrepareParams
 from superres.profiles import available, with_profile
 from superres.training.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {"data": DataParams, "prepare": PrepareParams, "benchmarks": BenchmarksParams, "evaluate": EvaluateParams}
 
 

@@ -77,7 +77,8 @@ def write_data(folder: Path) -> None:
     corners = [(i, j) for i in (0, 8, 16) for j in (0, 8, 16)]
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "lr.npy", np.stack([lr[i : i + 8, j : j + 8].transpose(2, 0, 1) for i, j in corners]))
-    np.save(folder / "hr.npy", np.stack([hr[2 * i : 2 * i + 16, 2 * j : 2 * j + 16].transpose(2, 0, 1) for i, j in corners]))
+    hr_patches = [hr[2 * i : 2 * i + 16, 2 * j : 2 * j + 16].transpose(2, 0, 1) for i, j in corners]
+    np.save(folder / "hr.npy", np.stack(hr_patches))
     np.save(folder / "val_lr.npy", lr)
     np.save(folder / "val_hr.npy", hr)
 

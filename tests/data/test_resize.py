@@ -72,7 +72,7 @@ def _oracle_1d(signal: list[float], out_len: int, scale: float) -> list[float]:
         weights = [kernel(u - t) for t in taps]
         total = sum(weights)
         out.append(
-            sum(w / total * signal[_oracle_fold(t, n) - 1] for w, t in zip(weights, taps))
+            sum(w / total * signal[_oracle_fold(t, n) - 1] for w, t in zip(weights, taps, strict=True))
         )
     return out
 

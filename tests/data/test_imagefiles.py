@@ -1,6 +1,6 @@
 """The user's image files: which are collected, their formats, alpha and metadata kept through a read and a write.
 
-``superres upscale`` runs them end to end in test_upscale.py; these call the library directly.
+``superres upscale`` runs them end to end in test_commands.py; these call the library directly.
 """
 
 from __future__ import annotations

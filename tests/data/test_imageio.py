@@ -159,10 +159,10 @@ def test_crafted_header_claiming_a_huge_image(tmp_path: Path) -> None:
     default = Image.MAX_IMAGE_PIXELS
     with pytest.raises(InvalidImageError, match="20000 x 20000 = 400000000 pixels, above the limit of 40000000"):
         read_image(path, max_pixels=40_000_000)
-    assert Image.MAX_IMAGE_PIXELS == default
+    assert default == Image.MAX_IMAGE_PIXELS
     # Above Pillow's own default limit, image_size still reads the header without complaint.
     assert image_size(path) == (20000, 20000)
-    assert Image.MAX_IMAGE_PIXELS == default
+    assert default == Image.MAX_IMAGE_PIXELS
 
 
 def test_pillow_limit_does_not_preempt_max_pixels(
@@ -273,7 +273,7 @@ def test_rgba_composited_on_white(tmp_path: Path) -> None:
 
 
 def test_opaque_rgba_just_drops_alpha(tmp_path: Path, noise: np.ndarray) -> None:
-    rgba = np.concatenate([noise, np.full(noise.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    rgba = np.concatenate([noise, np.full((*noise.shape[:2], 1), 255, np.uint8)], axis=2)
     path = tmp_path / "opaque.png"
     Image.fromarray(rgba).save(path)
     array, notes = read_image(path, max_pixels=LIMIT)
@@ -409,7 +409,8 @@ def test_write_png_overwrites_and_is_deterministic(tmp_path: Path, noise: np.nda
 
 @pytest.mark.parametrize(
     "array",
-    [np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8), np.zeros((4,), np.uint8), np.zeros((0, 4), np.uint8)],
+    [np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8), np.zeros((4,), np.uint8),
+     np.zeros((0, 4), np.uint8)],
 )
 def test_write_png_refuses_other_arrays(tmp_path: Path, array: np.ndarray) -> None:
     with pytest.raises(ValueError, match="write_png"):
@@ -430,5 +431,5 @@ def test_image_size_of_bad_files(tmp_path: Path) -> None:
 
 
 def test_image_suffixes() -> None:
-    assert IMAGE_SUFFIXES == {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm"}
+    assert {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pnm"} == IMAGE_SUFFIXES
     assert isinstance(IMAGE_SUFFIXES, frozenset)

@@ -66,9 +66,9 @@ def test_ingest_messy_folder(messy_folder: Path, tmp_path: Path, caplog: pytest.
     assert verdict("notes.txt") == ("notes.txt", "rejected", "not an image file (suffix .txt)")
     assert verdict("README") == ("README", "rejected", "not an image file (no suffix)")
     assert verdict("empty.png") == ("empty.png", "rejected", "empty file (0 bytes)")
-    name, status, reason = verdict("truncated.png")
+    _, status, reason = verdict("truncated.png")
     assert status == "rejected" and reason.startswith("cannot decode the image") and "truncated" in reason
-    name, status, reason = verdict("large.png")
+    _, status, reason = verdict("large.png")
     assert status == "rejected"
     assert reason == "image is 300 x 200 = 60000 pixels, above the limit of 10000 (data.max_pixels)"
     assert (by_origin["large.png"].width, by_origin["large.png"].height) == (300, 200)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import ROOT
 
 from superres.bench import training
 from superres.bench.peak import bf16_peak_tflops
@@ -23,8 +23,6 @@ from superres.commands import main
 from superres.data.resize import imresize
 from superres.models import REGISTRY, create_model
 from superres.profiles import PROFILES_DIR, apply_profile, load_profile
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _positive(value: object) -> bool:

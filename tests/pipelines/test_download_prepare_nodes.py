@@ -35,7 +35,7 @@ def folder(tmp_path):
         Image.fromarray(photo(70 + i, 90, i)).save(src / f"good{i}.png")
     Image.fromarray(photo(65, 80, 9)).save(src / "nested" / "good0.png")          # same name, other folder
     Image.fromarray(photo(20, 20, 5)).save(src / "tiny.png")                       # smaller than a patch
-    Image.fromarray((photo(64, 64, 6)[..., 0].astype(np.uint16) * 257)).save(src / "deep.png")  # 16-bit gray
+    Image.fromarray(photo(64, 64, 6)[..., 0].astype(np.uint16) * 257).save(src / "deep.png")  # 16-bit gray
     data = (src / "good1.png").read_bytes()
     (src / "truncated.png").write_bytes(data[: len(data) // 2])
     (src / "notes.txt").write_text("not an image")
@@ -71,14 +71,14 @@ def test_every_file_is_reported_and_the_bad_ones_rejected(tmp_path, folder):
     assert lr["good1"]().shape == (35, 45, 3)
     patches = make_training_patches(hr, lr, split, PREPARE)
     assert patches["hr"].shape[1:] == (3, 32, 32) and patches["lr"].shape[1:] == (3, 16, 16)
-    val_hr, val_lr, test_hr, test_lr = select_split(hr, lr, split, data, PREPARE)
+    val_hr, val_lr, test_hr, _ = select_split(hr, lr, split, data, PREPARE)
     assert len(val_hr) == len(test_hr) == 1 and set(val_hr) == set(val_lr)
 
 
 def test_a_validation_folder_replaces_the_val_share(tmp_path, folder):
     data = {"source": "folder", "path": str(folder), "max_pixels": 10_000_000}
     raw, report = run_download(tmp_path, data)
-    hr, given_lr, prepared = select_images(raw, report, data, PREPARE)
+    hr, given_lr, _ = select_images(raw, report, data, PREPARE)
     bench = tmp_path / "Set5"
     bench.mkdir()
     for i in range(2):
@@ -137,7 +137,7 @@ def test_hidden_files_links_and_loops_are_in_the_ingest_report(tmp_path):
     (src / "sub" / "back").symlink_to("..")
     (src / "gone.png").symlink_to("nowhere.png")
     data = {"source": "folder", "path": str(src), "max_pixels": 10_000_000}
-    raw, report = run_download(tmp_path, data)
+    _, report = run_download(tmp_path, data)
     rows = {row.origin: (row.name, row.status, row.reason) for row in report.itertuples()}
     loop = "symbolic link loop (it points to {}, which leads back to it); remove the link"
     assert rows == {
