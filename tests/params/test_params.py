@@ -84,7 +84,8 @@ def test_an_unknown_key_is_refused_by_its_name_with_the_known_ones(section, para
     (PrepareParams, {"split": {"train": 0.0, "val": 0.5, "test": 0.5}}, "prepare.split.train is 0"),
     (PrepareParams, {"split": [0.8, 0.1, 0.1]}, "prepare.split: must be a mapping of keys"),
     (PrepareParams, {"split": {"train": "0.8", "val": 0.1, "test": 0.1}}, "prepare.split.train: input should be a"),
-    (DataParams, {"source": "ftp"}, "data.source: input should be 'embedded', 'folder', 'paired_folder' or 'url'"),
+    (DataParams, {"source": "ftp"}, "data.source: 'ftp' is not a known source; choose one of embedded, folder, "
+                                    "paired_folder, url"),
     (DataParams, {"source": "folder"}, "data.path is required for the 'folder' source"),
     (BenchmarksParams, {"sets": ["set6"]}, "benchmarks.sets: 'set6' is not a known benchmark"),
     (BenchmarksParams, {"sets": "set5"}, "benchmarks.sets: input should be a valid list, got 'set5'"),

@@ -70,6 +70,13 @@ def _message(model: type[BaseModel], detail: Mapping[str, Any]) -> str:
     if detail["type"] == "extra_forbidden":
         known = _known_keys(model, loc[:-1])
         return f"{key}: unknown key; known keys are {', '.join(known)}" if known else f"{key}: unknown key"
+    if detail["type"] == "literal_error":  # as the checks before the typed sections said it
+        names = [str(part) for part in detail["loc"] if not isinstance(part, int)]
+        name = names[-1] if names else model.SECTION
+        if isinstance(detail["loc"][-1], int):
+            name = name.removesuffix("s")  # benchmarks.sets[1]: "not a known set"
+        choices = str(detail.get("ctx", {}).get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"{key}: {detail['input']!r} is not a known {name}; choose one of {choices}"
     if detail["type"] in ("model_type", "model_attributes_type", "dict_type"):
         return f"{key}: must be a mapping of keys, got {detail['input']!r}"
     message = detail["msg"][:1].lower() + detail["msg"][1:]
