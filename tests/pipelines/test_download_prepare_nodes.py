@@ -3,6 +3,8 @@ reported, the bad ones rejected with a reason, and the run goes on."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,14 +97,20 @@ def test_a_validation_folder_replaces_the_val_share(tmp_path, folder):
         split_dataset(hr, data, {**PREPARE, "val_folder": str(tmp_path / "missing")})
 
 
-def test_paired_folder_uses_the_given_low_resolution_images(tmp_path):
+def paired_folder(tmp_path, size: tuple[int, int], factor: int, lr_suffix: str = "") -> Path:
+    """``pairs/high_res/p0..p2.png`` and their LR, every ``factor``-th pixel, as ``low_res/p<i><lr_suffix>.png``."""
     src = tmp_path / "pairs"
     for sub in ("high_res", "low_res"):
         (src / sub).mkdir(parents=True)
     for i in range(3):
-        hr = photo(64, 64, i)
+        hr = photo(*size, i)
         Image.fromarray(hr).save(src / "high_res" / f"p{i}.png")
-        Image.fromarray(hr[::2, ::2]).save(src / "low_res" / f"p{i}.png")
+        Image.fromarray(hr[::factor, ::factor]).save(src / "low_res" / f"p{i}{lr_suffix}.png")
+    return src
+
+
+def test_paired_folder_uses_the_given_low_resolution_images(tmp_path):
+    src = paired_folder(tmp_path, (64, 64), 2)
     Image.fromarray(photo(64, 64, 7)).save(src / "high_res" / "alone.png")
     Image.fromarray(photo(64, 64, 8)).save(src / "high_res" / "odd.png")
     Image.fromarray(photo(30, 32, 8)).save(src / "low_res" / "odd.png")  # not 64/2 high
@@ -214,13 +222,7 @@ def test_prepare_parameters_are_checked_before_any_image_is_read(tmp_path, folde
 
 
 def test_a_paired_folder_with_every_low_resolution_size_wrong_is_one_clear_error(tmp_path):
-    src = tmp_path / "pairs"
-    for sub in ("high_res", "low_res"):
-        (src / sub).mkdir(parents=True)
-    for i in range(3):
-        hr = photo(64, 96, i)
-        Image.fromarray(hr).save(src / "high_res" / f"p{i}.png")
-        Image.fromarray(hr[::4, ::4]).save(src / "low_res" / f"p{i}x4.png")  # made at x4, prepared at x2
+    src = paired_folder(tmp_path, (64, 96), 4, "x4")  # made at x4, prepared at x2
     data = {"source": "paired_folder", "path": str(src), "max_pixels": 10_000_000}
     raw, report = run_download(tmp_path, data)
     with pytest.raises(ConfigError) as error:
