@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from PIL import Image, ImageCms
 
 from superres.commands import main
-from superres.inference import super_resolve
+from superres.inference import for_inference, super_resolve
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, save_weights
 from superres.tracking import Tracker, register_model
@@ -100,6 +100,11 @@ def test_the_command_line_does_not_load_the_bench():
 
 
 EDSR = {"n_resblocks": 1, "n_feats": 8}
+
+
+def upscaled(model: torch.nn.Module, image: np.ndarray, architecture: str = "edsr") -> np.ndarray:
+    """``image`` upscaled as ``superres upscale --tile 0`` does it: in the inference precision of its architecture."""
+    return super_resolve(for_inference(model, architecture, torch.device("cpu")), image)
 
 
 def rng_image(shape: tuple[int, ...], seed: int = 0, dtype=np.uint8, high: int = 256) -> np.ndarray:
@@ -259,7 +264,7 @@ def test_default_model_is_the_best_of_the_latest_report(tmp_path, monkeypatch):
     result = upscale("in.png", "-o", "out", "--tile", "0")
     assert result.exit_code == 0, result.output
     assert "with edsr/seed1" in result.output and "comparison.csv" in result.output
-    expected = super_resolve(load_model(models / "edsr" / "seed1")[0], rng_image((8, 8, 3)))
+    expected = upscaled(load_model(models / "edsr" / "seed1")[0], rng_image((8, 8, 3)))
     assert np.array_equal(np.asarray(Image.open("out/in.png")), expected)
 
 
@@ -278,7 +283,7 @@ def test_registered_mlflow_model(tmp_path, monkeypatch, weights):
     result = upscale("in.png", "-o", "out", "--model", "models:/photo-sr/1", "--tile", "0")
     assert result.exit_code == 0, result.output
     model, _ = load_model(weights)
-    expected = super_resolve(model, rng_image((8, 8, 3)))
+    expected = upscaled(model, rng_image((8, 8, 3)))
     assert np.array_equal(np.asarray(Image.open("out/in.png")), expected)
 
     missing = upscale("in.png", "-o", "out2", "--model", "models:/photo-sr/7")
@@ -370,7 +375,8 @@ def seeded_project(tmp_path):
 
 
 def expected_of(folder: Path) -> np.ndarray:
-    return super_resolve(load_model(folder)[0], rng_image((10, 12, 3)))
+    model, config = load_model(folder)
+    return upscaled(model, rng_image((10, 12, 3)), config["architecture"])
 
 
 def test_architecture_key_picks_the_seed_with_the_best_validation_from_anywhere(seeded_project, tmp_path):
@@ -436,7 +442,7 @@ def test_a_folder_with_a_checkpoint_and_its_config_still_loads(tmp_path, monkeyp
     Image.fromarray(rng_image((8, 8, 3))).save("in.png")
     result = upscale("in.png", "-o", "out", "--model", "foreign", "--tile", "0")
     assert result.exit_code == 0, result.output
-    assert np.array_equal(np.asarray(Image.open("out/in.png")), super_resolve(model, rng_image((8, 8, 3))))
+    assert np.array_equal(np.asarray(Image.open("out/in.png")), upscaled(model, rng_image((8, 8, 3))))
 
 
 def test_only_stale_seeds_are_refused_with_the_names_to_give(seeded_project, monkeypatch):

@@ -17,10 +17,11 @@ from superres.data.degrade import degrade
 from superres.data.imageio import write_png
 from superres.errors import ConfigError
 from superres.evaluation import BENCHMARK_COLUMNS, evaluate, evaluate_benchmarks, evaluate_model, folder_pairs
-from superres.inference import super_resolve
+from superres.inference import for_inference, super_resolve
 from superres.metrics import image_metrics
 from superres.models import create_model
 from superres.models.weights import Weights, save_weights
+from superres.precision import inference_precision
 
 
 def smooth(h, w, seed):
@@ -53,7 +54,7 @@ def test_evaluate_gives_the_metrics_of_each_image_and_their_means():
     lazy = {name: (lambda lr=lr: lr, lambda im=im: im) for name, (lr, im) in pairs.items()}
     weights = edsr_weights()
     result = evaluate(weights, pairs, keep_outputs=True)
-    model = weights.build("cpu")
+    model = for_inference(weights.build("cpu"), "edsr", torch.device("cpu"))  # the policy of superres upscale
     expected = [image_metrics(super_resolve(model, pairs[n][0]), hr[n], 2) for n in sorted(hr)]
     assert list(result.per_image.columns) == ["image", "psnr_y", "ssim_y", "psnr_rgb", "mae", "mse"]
     assert list(result.per_image["image"]) == sorted(hr)
@@ -106,7 +107,9 @@ def test_evaluate_model_gives_the_keys_of_metrics_json_and_the_timing(photos, tm
     keys = {"psnr_y", "ssim_y", "psnr_rgb", "mae", "mse"}
     assert set(evaluation.metrics) == {f"test/{k}" for k in keys} | {f"my_photos_x2/{k}" for k in keys}
     assert list(evaluation.metrics) == sorted(evaluation.metrics) and json.loads(json.dumps(evaluation.metrics))
-    assert list(evaluation.timing) == ["latency_ms", "latency_input", "device", "machine"]
+    assert list(evaluation.timing) == ["latency_ms", "latency_input", "device", "precision", "machine"]
+    assert evaluation.timing["precision"] == evaluation.precision.record()
+    assert evaluation.precision == inference_precision("edsr", torch.device("cpu"))  # as superres upscale
     assert evaluation.timing["latency_input"] == "256x256" and evaluation.latency_s > 0
     assert list(evaluation.sr_images) == ["a"] and list(evaluation.per_image["image"]) == ["a"]
 

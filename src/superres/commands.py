@@ -28,7 +28,7 @@ from tqdm import tqdm
 from superres.atomic import write_text
 from superres.data.imagefiles import FORMATS, collect_images, format_of, read_source, write_result
 from superres.errors import SuperresError
-from superres.inference import iter_tiled_bands, pick_device, super_resolve, tile_spans
+from superres.inference import for_inference, iter_tiled_bands, pick_device, super_resolve, tile_spans
 from superres.models import REGISTRY
 from superres.modelstore import (
     BICUBIC_SCALE,
@@ -41,6 +41,7 @@ from superres.modelstore import (
     report_metric,
     resolve_model,
 )
+from superres.precision import INFERENCE_CHOICES, INFERENCE_TOLERANCE_DB
 from superres.profiles import apply_profile
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,14 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         command = option(command)
     return project_option(command)
+
+
+def precision_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--precision``: of inference, shared by ``upscale`` and ``evaluate``."""
+    return click.option(
+        "--precision", default="auto", show_default=True, type=click.Choice(INFERENCE_CHOICES),
+        help="auto: bf16 where the device computes it natively and the architecture keeps its PSNR-Y within "
+             f"{INFERENCE_TOLERANCE_DB} dB of fp32, else fp32 (as the evaluate stage); bf16 or fp32 force it.")(command)
 
 
 def _device(name: str) -> torch.device:
@@ -121,9 +130,10 @@ def main(verbose: bool) -> None:
 @click.option("--max-pixels", default=MAX_PIXELS, show_default=True, type=click.IntRange(min=1),
               help="Larger inputs are refused before decoding (decompression bombs).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (never an input file).")
+@precision_option
 def upscale(inputs: tuple[Path, ...], output: Path, model: str | None, arch: str | None, scale: int | None,
             model_config: str | None, project: Path | None, tile: int, overlap: int, device: str, fmt: str | None,
-            max_pixels: int, overwrite: bool) -> None:
+            max_pixels: int, overwrite: bool, precision: str) -> None:
     """Upscale INPUTS (image files, or folders searched recursively) into OUTPUT, keeping names and subfolders.
 
     `--model bicubic --scale N` works anywhere, with nothing trained (x2 without --scale)."""
@@ -133,8 +143,9 @@ def upscale(inputs: tuple[Path, ...], output: Path, model: str | None, arch: str
                                  project=project)
     except SuperresError as exc:
         raise click.ClickException(str(exc)) from None
-    net, factor, files = resolved.net, int(resolved.config["scale"]), collect_images(inputs)
-    click.echo(f"model: {resolved.name} x{factor}, {resolved.origin}", err=True)
+    net = for_inference(resolved.net, resolved.config.get("architecture"), torch_device, precision)
+    factor, files = int(resolved.config["scale"]), collect_images(inputs)
+    click.echo(f"model: {resolved.name} x{factor}, {resolved.origin}; {net.precision.describe()}", err=True)
     sources = {f.resolve() for f, _ in files}
     failures, megapixels, start = 0, 0.0, time.perf_counter()
     for source_path, relative in tqdm(files, desc="images", unit="image", disable=None):
@@ -248,8 +259,9 @@ def export(model: str | None, arch: str | None, scale: int | None, model_config:
               help="Largest HR image read, in pixels (checked from the header before decoding).")
 @click.option("--json", "json_path", default=None, type=click.Path(path_type=Path),
               help="Also write the metrics to this JSON file (the keys of metrics.json: <set>_x<scale>/psnr_y...).")
+@precision_option
 def evaluate(model: str, folders: tuple[Path, ...], arch: str | None, scale: int | None, model_config: str | None,
-             project: Path | None, device: str, max_pixels: int, json_path: Path | None) -> None:
+             project: Path | None, device: str, max_pixels: int, json_path: Path | None, precision: str) -> None:
     """Measure MODEL on benchmark sets as the pipelines do: PSNR-Y and SSIM-Y with `scale` pixels shaved.
 
     MODEL is what `upscale --model` takes: bicubic, an architecture key (or KEY/seedN), a weights folder,
@@ -269,21 +281,22 @@ def evaluate(model: str, folders: tuple[Path, ...], arch: str | None, scale: int
             except SuperresError as exc:
                 raise SuperresError(f"--benchmarks: {exc}") from None
             evaluation = evaluate_model(resolved.net, benchmarks=sets, config=resolved.config, device=torch_device,
-                                        latency=False, name=resolved.name)
+                                        latency=False, name=resolved.name, precision=precision)
         if evaluation.per_benchmark.empty:
             raise SuperresError(f"--benchmarks: no set at x{resolved.config['scale']}, the scale of {resolved.name} "
                                 f"(found {', '.join(sets) or 'none'}); give HR images or pairs at that scale")
     except SuperresError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"{resolved.name} ({resolved.config['architecture']} x{resolved.config['scale']}, {resolved.origin})",
-               err=True)
+    click.echo(f"{resolved.name} ({resolved.config['architecture']} x{resolved.config['scale']}, {resolved.origin}; "
+               f"{evaluation.precision.describe()})", err=True)
     click.echo(f"{'set':<24} {'scale':>5} {'images':>6} {'PSNR-Y':>10} {'SSIM-Y':>7}")
     for key, rows in evaluation.per_benchmark.groupby("dataset", sort=True):
         psnr_y, ssim_y = (evaluation.means[f"{key}/{metric}"] for metric in ("psnr_y", "ssim_y"))
         click.echo(f"{key:<24} {'x' + str(rows['scale'].iloc[0]):>5} {len(rows):>6} {psnr_y:>7.2f} dB {ssim_y:>7.4f}")
     if json_path is not None:
         record = {"model": resolved.name, "architecture": resolved.config["architecture"],
-                  "scale": int(resolved.config["scale"]), "metrics": evaluation.metrics}
+                  "scale": int(resolved.config["scale"]), "precision": evaluation.timing["precision"],
+                  "metrics": evaluation.metrics}
         write_text(json_path, json.dumps(record, indent=2, sort_keys=True) + "\n")
         click.echo(f"metrics written to {json_path}", err=True)
 

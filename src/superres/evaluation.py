@@ -27,11 +27,12 @@ from tqdm.auto import tqdm
 
 from superres.data.benchmarks import benchmark_plan, load_pairs, split_key, write_benchmarks
 from superres.errors import ConfigError
-from superres.inference import measure_latency, pick_device, super_resolve
+from superres.inference import Inference, for_inference, measure_latency, pick_device, super_resolve
 from superres.machine import describe_machine
 from superres.metrics import METRICS, aggregate, image_metrics, json_safe
 from superres.models import count_parameters, create_model
 from superres.models.weights import Weights
+from superres.precision import Precision
 
 __all__ = ["BENCHMARK_COLUMNS", "LATENCY_INPUT", "Evaluation", "SplitResult", "evaluate", "evaluate_benchmarks",
            "evaluate_model", "folder_pairs", "measure"]
@@ -69,11 +70,16 @@ class SplitResult:
 
 
 def _model_and_config(model: nn.Module | Weights, config: Mapping[str, Any] | None,
-                      device: str | torch.device | None) -> tuple[nn.Module, dict[str, Any], torch.device]:
-    """The model in eval mode on its device, its config (``architecture``, ``scale``, ``model``) and the device."""
+                      device: str | torch.device | None, precision: str = "auto"
+                      ) -> tuple[Inference, dict[str, Any], torch.device]:
+    """The model ready to infer on its device in the inference precision (:func:`~superres.inference.for_inference`,
+    ``precision`` auto | bf16 | fp32), its config (``architecture``, ``scale``, ``model``) and the device."""
     if isinstance(model, Weights):
         device = pick_device(device) if isinstance(device, str) else device or pick_device("auto")
-        return model.build(device), dict(model.config), device
+        config = dict(model.config)
+        return for_inference(model.build(device), config.get("architecture"), device, precision), config, device
+    if isinstance(model, Inference):
+        return model, dict(config or {}), model.device
     if config is None or "scale" not in config:
         raise ConfigError("evaluating a bare model needs its config: at least {'scale': N} "
                           "(and 'architecture', 'model' to evaluate a model without weights at other scales)")
@@ -81,11 +87,12 @@ def _model_and_config(model: nn.Module | Weights, config: Mapping[str, Any] | No
         tensors = [*model.parameters(), *model.buffers()]
         device = tensors[0].device if tensors else torch.device("cpu")
     device = pick_device(device) if isinstance(device, str) else device
-    return model.to(device).eval(), dict(config), device
+    return for_inference(model, config.get("architecture"), device, precision), dict(config), device
 
 
 def evaluate(model: nn.Module | Weights, pairs: Pairs, scale: int | None = None, *, desc: str = "evaluate",
-             keep_outputs: bool = False, device: str | torch.device | None = None) -> SplitResult:
+             keep_outputs: bool = False, device: str | torch.device | None = None, precision: str = "auto"
+             ) -> SplitResult:
     """Super-resolve every pair of ``pairs`` with ``model`` and measure it at ``scale`` (default: the
     scale of the weights). Returns the per-image metrics, their means and, with ``keep_outputs``, the
     SR images.
@@ -93,7 +100,7 @@ def evaluate(model: nn.Module | Weights, pairs: Pairs, scale: int | None = None,
     Raises:
         ConfigError: ``pairs`` is empty, or ``model`` is a bare module and ``scale`` is not given.
     """
-    net, _, _ = _model_and_config(model, {"scale": scale} if scale is not None else None, device)
+    net, _, _ = _model_and_config(model, {"scale": scale} if scale is not None else None, device, precision)
     scale = int(model.config["scale"]) if scale is None else int(scale)
     rows, names, outputs = [], [], {}
     for name, sr, metrics in measure(net, pairs, scale, desc):
@@ -107,15 +114,15 @@ def evaluate(model: nn.Module | Weights, pairs: Pairs, scale: int | None = None,
 
 
 def evaluate_benchmarks(model: nn.Module | Weights, benchmarks: BenchmarkPairs, *,
-                        config: Mapping[str, Any] | None = None, device: str | torch.device | None = None
-                        ) -> tuple[pd.DataFrame, dict[str, float]]:
+                        config: Mapping[str, Any] | None = None, device: str | torch.device | None = None,
+                        precision: str = "auto") -> tuple[pd.DataFrame, dict[str, float]]:
     """Per-image metrics on every benchmark set the model can take (columns :data:`BENCHMARK_COLUMNS`),
     and their means under ``<set>_x<scale>/<metric>``.
 
     A model is measured on the sets of its own scale; one without weights (bicubic) at every scale,
     rebuilt from ``config`` (``architecture``, ``model``) for each. ``config`` is the weights' own
     when ``model`` is :class:`~superres.models.weights.Weights`."""
-    net, config, device = _model_and_config(model, config, device)
+    net, config, device = _model_and_config(model, config, device, precision)
     architecture = config.get("architecture", "model")
     rows, means = [], {}
     for key, pairs in benchmarks.items():
@@ -147,19 +154,21 @@ class Evaluation:
     latency_s: float | None  # median seconds to upscale one LATENCY_INPUT x LATENCY_INPUT input (None: not measured)
     timing: dict[str, Any]  # latency_ms, latency_input, device and the machine that measured them
     device: torch.device
+    precision: Precision  # what the model inferred in
 
 
 def evaluate_model(model: nn.Module | Weights, test: Pairs | None = None, benchmarks: BenchmarkPairs | None = None,
                    *, config: Mapping[str, Any] | None = None, device: str | torch.device | None = None,
-                   latency: bool = True, name: str | None = None) -> Evaluation:
+                   latency: bool = True, name: str | None = None, precision: str = "auto") -> Evaluation:
     """Measure a model as the SR literature does: the ``test`` pairs (keys ``test/<metric>``, SR
     images kept) and every set of ``benchmarks`` the model can take (:func:`evaluate_benchmarks`);
-    and, with ``latency``, the median time to upscale one 256x256 input on ``device``.
+    and, with ``latency``, the median time to upscale one 256x256 input on ``device``. The model infers
+    in the precision :func:`~superres.precision.inference_precision` picks (``precision``: auto | bf16 | fp32).
 
     ``model``: trained weights (built on ``device``, default the best available), or a module with
     its ``config`` (``architecture``, ``scale``, ``model``). ``name`` names it in the progress bars
     and the log (default: its architecture)."""
-    net, config, device = _model_and_config(model, config, device)
+    net, config, device = _model_and_config(model, config, device, precision)
     name = name or config.get("architecture", "model")
     latency_s = measure_latency(net, device, size=LATENCY_INPUT) if latency else None
     means: dict[str, float] = {}
@@ -173,11 +182,11 @@ def evaluate_model(model: nn.Module | Weights, test: Pairs | None = None, benchm
     means.update(benchmark_means)
     metrics = {key: json_safe(value) for key, value in sorted(means.items())}
     log.info("%s: %s", name, ", ".join(f"{k} {v}" for k, v in metrics.items()))
-    timing = {"device": str(device), "machine": describe_machine(device)}
+    timing = {"device": str(device), "precision": net.precision.record(), "machine": describe_machine(device)}
     if latency_s is not None:
         timing = {"latency_ms": round(latency_s * 1000, 3), "latency_input": f"{LATENCY_INPUT}x{LATENCY_INPUT}",
                   **timing}
-    return Evaluation(sr_images, per_image, per_benchmark, means, metrics, latency_s, timing, device)
+    return Evaluation(sr_images, per_image, per_benchmark, means, metrics, latency_s, timing, device, net.precision)
 
 
 _PAIRS_FOLDER = re.compile(r"^.+_x\d+$")

@@ -15,6 +15,7 @@ them: the float accumulator never holds more than about two tile rows of the out
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,9 @@ import torch
 from torch import nn
 
 from superres.errors import ConfigError
+from superres.precision import Precision, inference_precision
+
+log = logging.getLogger(__name__)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -36,6 +40,31 @@ def pick_device(name: str = "auto") -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+class Inference(nn.Module):
+    """A model as it infers: in eval mode on its device, in the memory layout and precision of
+    ``precision`` (bf16 autocast or fp32), returning fp32 NCHW whatever it computed in, so that the
+    rounding to uint8 and the metrics stay in fp32."""
+
+    def __init__(self, model: nn.Module, precision: Precision, device: torch.device) -> None:
+        super().__init__()
+        self.model = model.to(device, memory_format=precision.memory_format).eval()
+        self.precision, self.device = precision, device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with self.precision.autocast(self.device):
+            y = self.model(x.contiguous(memory_format=self.precision.memory_format))
+        return y.float().contiguous()
+
+
+def for_inference(model: nn.Module, architecture: str | None, device: torch.device,
+                  precision: str = "auto") -> Inference:
+    """``model`` wrapped to infer on ``device`` in the precision that :func:`superres.precision.inference_precision`
+    picks for ``architecture`` (``precision``: auto | bf16 | fp32); logged once."""
+    chosen = inference_precision(architecture, device, precision)
+    log.info("%s infers in %s (%s)", architecture or "the model", chosen.describe(), chosen.reason)
+    return Inference(model, chosen, device)
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:

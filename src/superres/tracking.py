@@ -138,6 +138,11 @@ class Tracker:
         status = RunStatus.KILLED if killed else RunStatus.FAILED if failed else RunStatus.FINISHED
         self.client.set_terminated(run_id, RunStatus.to_string(status))
 
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        """Set ``tags`` (flattened as parameters are) on a run; unlike a parameter, a tag may change
+        when a stage runs again."""
+        self.client.log_batch(run_id, tags=[RunTag(k, v[:6000]) for k, v in sorted(flatten(tags).items())])
+
     def reopen_run(self, run_id: str, tags: Mapping[str, str] = ()) -> None:
         """Mark an interrupted run RUNNING again (a training resumed from its checkpoint continues
         its run) and set ``tags`` (those of the machine now training it)."""

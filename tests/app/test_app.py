@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from superres.app.core import compare, decode_upload, find_models, match_original, png_bytes, zoom
 from superres.data.degrade import bicubic_resize
 from superres.errors import InvalidImageError
-from superres.inference import super_resolve
+from superres.inference import for_inference, super_resolve
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, save_weights
 
@@ -164,7 +164,7 @@ def test_page_upscales_measures_and_offers_the_png(models, monkeypatch):
     assert not at.metric  # no original, no metrics
     at.file_uploader(key="hr").set_value(("orig.png", png(hr), "image/png")).run()
     assert not at.exception and not at.error
-    expected = compare(load_model(models / "edsr_x2")[0], 2, lr, hr)
+    expected = compare(for_inference(load_model(models / "edsr_x2")[0], "edsr", torch.device("cpu")), 2, lr, hr)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["PSNR-Y edsr_x2"] == f"{expected.metrics['model']['psnr_y']:.2f} dB"
     assert metrics["PSNR-Y bicubic"] == f"{expected.metrics['bicubic']['psnr_y']:.2f} dB"

@@ -258,3 +258,13 @@ def test_path_choice_by_size() -> None:
     assert resize._prefer_bands(torch.empty(1, 3, 512, 512), resize._bands(512, 2048, 4.0, True))
     assert not resize._prefer_bands(torch.empty(16, 3, 24, 24), resize._bands(24, 48, 2.0, True))
     assert not resize._prefer_bands(torch.empty(3, 64, 64), resize._bands(64, 16, 0.25, True))
+
+
+@pytest.mark.parametrize("scale", [2, 0.5])
+def test_autocast_leaves_the_resize_in_fp32(scale: float) -> None:
+    """Inside a bf16 autocast region (a model's forward) the bicubic stays the fp32 one, bit for bit."""
+    x = torch.rand(1, 3, 24, 20, generator=torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = imresize(x, scale=scale)
+    assert inside.dtype == torch.float32
+    assert torch.equal(inside, imresize(x, scale=scale))

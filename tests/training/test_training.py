@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from superres import precision
 from superres.data.degrade import degrade
 from superres.errors import ConfigError, SuperresError, WeightsError
 from superres.models import create_model
@@ -244,20 +245,31 @@ def test_gradient_clipping_changes_a_run(data):
     assert not torch.equal(runs[0].state_dict["head.weight"], runs[1].state_dict["head.weight"])
 
 
-def test_amp_and_channels_last_auto_stay_off_on_the_cpu(data):
+@pytest.mark.parametrize("isa", [None, "AMX"])
+def test_amp_and_channels_last_auto_follow_the_cpus_native_bf16(data, monkeypatch, isa):
+    """``auto`` trains exactly as the explicit choice it stands for: bf16 + channels_last on a CPU that
+    computes bf16 natively, fp32 + channels_last on one that does not; ``off``/``false`` force fp32 NCHW.
+    The weights and the optimiser stay fp32 under autocast."""
+    monkeypatch.setattr(precision, "native_bf16_isa", lambda: isa)
     patches, val = data
-    runs = {}
-    for amp in ("auto", "off", "bf16"):
+
+    def run(**keys):
         seed_everything(0)
         model = small_edsr()
-        runs[amp] = train(model, patches, val, TrainConfig(iterations=2, batch_size=2, amp=amp), scale=2).state_dict
-        assert model.head.weight.is_contiguous()  # channels_last 'auto' left the layout alone
-    assert all(torch.equal(runs["auto"][k], runs["off"][k]) for k in runs["off"])
-    assert not all(torch.equal(runs["bf16"][k], runs["off"][k]) for k in runs["off"])  # bf16 would show
-    seed_everything(0)
-    model = small_edsr()
-    train(model, patches, val, TrainConfig(iterations=1, batch_size=2, channels_last=True), scale=2)
+        result = train(model, patches, val, TrainConfig(iterations=2, batch_size=2, **keys), scale=2)
+        return model, result
+
+    model, auto = run()
     assert model.head.weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.head.weight.dtype == torch.float32
+    assert auto.precision["amp"] == ("bf16" if isa else "off") and auto.precision["channels_last"] is True
+    _, explicit = run(amp="bf16" if isa else "off", channels_last=True)
+    assert all(torch.equal(auto.state_dict[k], explicit.state_dict[k]) for k in auto.state_dict)
+    model, forced = run(amp="off", channels_last=False)
+    assert model.head.weight.is_contiguous() and forced.precision["amp"] == "off"
+    assert not forced.precision["channels_last"]
+    if isa:  # bf16 shows in the weights
+        assert not all(torch.equal(auto.state_dict[k], forced.state_dict[k]) for k in auto.state_dict)
 
 
 def test_batches_are_a_function_of_seed_step_and_rank(data):

@@ -17,7 +17,7 @@ from torch import nn
 from superres.app.core import Comparison, MiB, compare, decode_upload, find_models, png_bytes, zoom
 from superres.data.imageio import IMAGE_SUFFIXES
 from superres.errors import SuperresError
-from superres.inference import pick_device
+from superres.inference import for_inference, pick_device
 from superres.models import count_parameters
 from superres.models.weights import WEIGHTS_FILE, load_model
 from superres.modelstore import StoredModel, find_project
@@ -42,8 +42,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _load(folder: str, modified: float, device: str) -> tuple[nn.Module, int]:
     """The model in ``folder`` (reloaded when its weights file changes) and its parameter count."""
-    model, _ = load_model(folder, pick_device(device))
-    return model, count_parameters(model)
+    torch_device = pick_device(device)
+    model, config = load_model(folder, torch_device)
+    return for_inference(model, config.get("architecture"), torch_device), count_parameters(model)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

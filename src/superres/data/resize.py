@@ -255,9 +255,12 @@ def imresize(
         out_h, out_w = _check_size(size)
         scale_h, scale_w = out_h / in_h, out_w / in_w
 
-    if scale_h <= scale_w:
-        return _resize_dim(_resize_dim(x, -2, out_h, scale_h, antialias), -1, out_w, scale_w, antialias)
-    return _resize_dim(_resize_dim(x, -1, out_w, scale_w, antialias), -2, out_h, scale_h, antialias)
+    # In the input's own precision even under bf16 autocast: the resize is exact to 1e-5 only in fp32,
+    # and a model that adds its output to the bicubic image (VDSR, U-Net) would inherit bf16's error.
+    with torch.autocast(x.device.type, enabled=False):
+        if scale_h <= scale_w:
+            return _resize_dim(_resize_dim(x, -2, out_h, scale_h, antialias), -1, out_w, scale_w, antialias)
+        return _resize_dim(_resize_dim(x, -1, out_w, scale_w, antialias), -2, out_h, scale_h, antialias)
 
 
 def _resize_dim(x: torch.Tensor, dim: int, out_len: int, scale: float, antialias: bool) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from superres.params import Section
 
@@ -12,3 +12,4 @@ class EvaluateParams(Section):
 
     SECTION: ClassVar[str] = "evaluate"
     save_images: bool = True  # the SR images of the test split
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # of inference: auto = as superres upscale (superres.precision)

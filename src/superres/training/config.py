@@ -45,8 +45,8 @@ class TrainConfig:
     ema: float | None = None  # decay of an exponential moving average of the weights (null = off)
     grad_clip: float | None = None
     clip_mode: str = "norm"  # norm | value | adjustable (VDSR: clip to grad_clip / current lr)
-    amp: str = "auto"  # auto (bf16 autocast on CUDA only) | bf16 | off
-    channels_last: str | bool = "auto"  # auto (on CUDA only) | true | false
+    amp: str = "auto"  # auto (bf16 autocast where the device computes bf16 natively) | bf16 | off
+    channels_last: str | bool = "auto"  # auto (CUDA, and CPUs with oneDNN) | true | false
     compile: bool = False
     checkpoint_every: int | None = 200  # a resumable checkpoint every N iterations (with a checkpoint folder)
     augment: bool = True

@@ -22,6 +22,7 @@ import math
 import random
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +38,7 @@ from superres.inference import pick_device, super_resolve
 from superres.losses import GANLoss, build_loss
 from superres.machine import make_deterministic
 from superres.metrics import psnr
+from superres.precision import Precision, training_precision
 from superres.training import checkpoint, distributed
 from superres.training.checkpoint import TrainState
 from superres.training.config import TrainConfig
@@ -66,6 +68,7 @@ class TrainResult:
     seconds: float = 0.0  # training time, summed over the stretches of a resumed run (each up to its last checkpoint)
     stopped_early: bool = False
     resumed_from: int = 0  # the iteration of the checkpoint the run resumed from (0 = a fresh run)
+    precision: dict[str, Any] = field(default_factory=dict)  # Precision.record() of the run (empty: nothing trained)
 
 
 def seed_everything(seed: int) -> None:
@@ -155,15 +158,18 @@ class Run:
     criterion: nn.Module
     perceptual: nn.Module | None
     gan_loss: GANLoss | None
-    use_amp: bool
-    memory_format: torch.memory_format
+    precision: Precision  # bf16 autocast or fp32, channels_last or NCHW
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        return self.precision.memory_format
 
     @property
     def device(self) -> torch.device:
         return self.context.device
 
-    def autocast(self) -> torch.autocast:
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp)
+    def autocast(self) -> AbstractContextManager[None]:
+        return self.precision.autocast(self.device)
 
     def batch(self, patches: PatchDataset, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The LR and HR patches of iteration ``step``, as floats in [0, 1] on the device."""
@@ -352,11 +358,11 @@ def _train(
     if resume and path is None:
         raise ConfigError("resume needs a checkpoint folder (checkpoint_dir) to resume from")
 
-    # precision and memory layout: bf16 autocast and channels_last pay off on CUDA only
-    use_amp = config.amp == "bf16" or (config.amp == "auto" and device.type == "cuda")
-    channels_last = config.channels_last is True or (config.channels_last == "auto" and device.type == "cuda")
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=memory_format)
+    # precision and memory layout: the fastest correct ones on this device unless the config forces them
+    precision = training_precision(config.amp, config.channels_last, device)
+    if context.is_main:
+        log.info("training in %s (%s)", precision.describe(), precision.reason)
+    model.to(memory_format=precision.memory_format)
     net = distributed.wrap(model, context)
     if config.compile:
         net = torch.compile(net)  # validation and saving use the uncompiled module
@@ -365,8 +371,8 @@ def _train(
     if perceptual is not None:
         perceptual.to(device)  # frozen and in eval mode by construction
     gan_loss = GANLoss(kind=config.gan_type, relativistic=config.relativistic) if gan else None
-    run = Run(config, context, net, trainable, build_loss(config.loss).to(device), perceptual, gan_loss, use_amp,
-              memory_format)
+    run = Run(config, context, net, trainable, build_loss(config.loss).to(device), perceptual, gan_loss,
+              precision)
     optimizer = build_optimizer(trainable, config)
     state = TrainState(model, optimizer, build_scheduler(optimizer, config))
     if config.ema is not None:
@@ -416,7 +422,7 @@ def _train(
     bar.close()
 
     result = TrainResult(state.best_state_dict, state.history, state.best_step, state.best_psnr_y, state.step,
-                         state.seconds, stopped_early, resumed_from)
+                         state.seconds, stopped_early, resumed_from, precision.record())
     log.info(
         "trained %d iterations in %.1f s%s; best validation PSNR-Y %.3f dB at iteration %d",
         result.iterations, result.seconds, f" ({before:.1f} s before the resume)" if result.resumed_from else "",

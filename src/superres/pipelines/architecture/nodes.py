@@ -34,6 +34,7 @@ from superres.models.weights import Weights, save_weights
 from superres.params.data import DataParams
 from superres.params.evaluate import EvaluateParams
 from superres.params.prepare import PrepareParams
+from superres.precision import training_precision
 from superres.tracking import MlflowCallback, Resume, Tracker, run_tags
 from superres.training import checkpoint
 from superres.training.config import TrainConfig
@@ -126,7 +127,9 @@ def train_model(
               "train": config.to_dict()}
     device = pick_device(config.device)
     machine = describe_machine(device)
-    tags = {**run_tags(architecture, seed), **machine_tags(machine)}
+    precision = training_precision(config.amp, config.channels_last, device)  # as train() picks it
+    tags = {**run_tags(architecture, seed), **machine_tags(machine),
+            **{f"superres.precision.{key}": str(value) for key, value in precision.record().items()}}
     if notes:
         tags["superres.notes"] = "; ".join(notes)
     saved = checkpoint.peek(run_folder / checkpoint.FILENAME)
@@ -159,6 +162,7 @@ def train_model(
                     "notes": notes,
                     "mlflow_run_id": run_id,
                     "machine": machine,
+                    "precision": result.precision,
                 },
             )
             history = pd.DataFrame(result.history, columns=["step", "train_loss", "lr", "val_psnr_y"])
@@ -229,9 +233,9 @@ def evaluate_model(
 
     A trained model is evaluated on the benchmarks at its own scale; bicubic, which has nothing
     to train, at every scale."""
-    save_images = EvaluateParams.from_params(evaluate).save_images
+    typed = EvaluateParams.from_params(evaluate)
     evaluation = evaluate_model_on(weights, {name: (test_lr[name], test_hr[name]) for name in test_hr}, benchmarks,
-                                   device="auto", name=architecture)
+                                   device="auto", name=architecture, precision=typed.precision)
     tracker = Tracker(tracking_uri, tracking["experiment"])
     run_id = tracker.find_run(mlflow_run.get("run_id"))
     if run_id is None:
@@ -244,10 +248,11 @@ def evaluate_model(
             tracker.log_metrics(run_id, {"parameters": config.get("parameters", 0)})
     with tracker.resumed(run_id):  # an error leaves the run FAILED: its record is incomplete
         tracker.log_metrics(run_id, {**evaluation.means, f"latency_{LATENCY_INPUT}px_ms": evaluation.latency_s * 1000})
+        tracker.set_tags(run_id, {"superres.inference": evaluation.timing["precision"]})  # may change with evaluate.*
         with tempfile.TemporaryDirectory() as tmp:
             for name in list(evaluation.sr_images)[:PICTURES_LOGGED]:
                 write_png(Path(tmp) / f"{name}.png", evaluation.sr_images[name])
             evaluation.per_image.to_csv(Path(tmp) / "per_image.csv", index=False)
             tracker.log_artifacts(run_id, tmp, "evaluation")
-    sr_images = evaluation.sr_images if save_images else {}
+    sr_images = evaluation.sr_images if typed.save_images else {}
     return sr_images, evaluation.per_image, evaluation.per_benchmark, evaluation.metrics, evaluation.timing
