@@ -45,7 +45,8 @@ def pick_device(name: str = "auto") -> torch.device:
 class Inference(nn.Module):
     """A model as it infers: in eval mode on its device, in the memory layout and precision of
     ``precision`` (bf16 autocast or fp32), returning fp32 NCHW whatever it computed in, so that the
-    rounding to uint8 and the metrics stay in fp32."""
+    rounding to uint8 and the metrics stay in fp32. The model itself is moved and converted (as
+    ``nn.Module.to`` does), not copied."""
 
     def __init__(self, model: nn.Module, precision: Precision, device: torch.device) -> None:
         super().__init__()

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from superres.bench import training
+from superres.bench.engines import ENGINES
 from superres.bench.peak import bf16_peak_tflops
 from superres.bench.reference_bicubic import reference_imresize
 from superres.bench.report import append_section
@@ -22,6 +23,7 @@ from superres.bench.training import training_cases
 from superres.commands import main
 from superres.data.resize import imresize
 from superres.models import REGISTRY, create_model
+from superres.precision import inference_precision, training_precision
 from superres.profiles import PROFILES_DIR, apply_profile, load_profile
 
 
@@ -49,6 +51,29 @@ def test_quick_bench_writes_valid_json(tmp_path, monkeypatch):
             assert _positive(row[key]), (key, row)
         low, high = row["ratio_quartiles"]  # on the CPU the two loops run one step of each in turn
         assert low <= row["ratio"] <= high and row["steps"] == QUICK.min_steps
+
+    peak = data["peak"]
+    assert all(_positive(peak[f"{op}_{p}_tflops"]) for op in ("matmul", "conv") for p in ("fp32", "bf16"))
+    auto = training_precision("auto", "auto", torch.device("cpu"))
+    precision = data["precision"]  # fp32 NCHW against auto, the same plain step
+    assert [r["arch"] for r in precision] == ["srcnn", "edsr"]
+    for row in precision:
+        assert "error" not in row, row
+        assert row["auto"] == auto.describe() and _positive(row["speedup"]) and row["steps"] >= QUICK.min_steps
+        assert row["fp32_tflops"] / row["auto_tflops"] == pytest.approx(row["auto_ms"] / row["fp32_ms"])
+        assert row["fp32_mfu"] == pytest.approx(row["fp32_tflops"] / peak["peak_fp32_tflops"])
+    engines = data["engines"]  # every architecture, case and engine, the same tiles
+    assert {(r["arch"], r["scale"], r["engine"]) for r in engines} == {
+        (arch, scale, engine) for arch in ("srcnn", "edsr") for scale in (2, 4) for engine in ENGINES}
+    for row in engines:
+        if row["arch"] == "srcnn" and row["engine"] == "onnxruntime":  # its bicubic has no dynamic-shape export
+            assert "cannot be exported to ONNX" in row["error"]
+            continue
+        assert "error" not in row, row
+        assert _positive(row["output_mp_per_s"]) and _positive(row["tflops"]) and _positive(row["mfu"])
+    upscale_auto = next(r for r in engines if r["arch"] == "edsr" and r["engine"] == "torch auto")
+    assert upscale_auto["precision"] == inference_precision("edsr", torch.device("cpu")).describe()
+    assert "Attainable peak" in result.output and "Upscaling, tile by tile" in result.output
 
     assert data["mfu"] == {"skipped": "no CUDA"}
     loading = data["data_loading"]

@@ -80,6 +80,7 @@ def markdown_section(result: dict[str, Any]) -> str:
             f"{p['kedro_report_s']:.1f} s" if "kedro_report_s" in p else p.get("kedro_report", ""))
     if "skipped" in p:
         add("pipeline overhead", f"skipped: {p['skipped']}", "<= 2 s")
+    lines += _precision_tables(result)
     lines += ["", "Targets:", "", "| target | wanted | measured | result |", "|---|---|---|---|"]
     for t in result["targets"]:
         verdict = _fmt(t["passed"]) if t["passed"] is not None else f"not measured: {t['note']}"
@@ -87,6 +88,62 @@ def markdown_section(result: dict[str, Any]) -> str:
             verdict += f" ({t['note']})"
         lines.append(f"| {t['target']} | {t['wanted']} | {_fmt(t['value'])} | {verdict} |")
     return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _precision_tables(result: dict[str, Any]) -> list[str]:
+    """The peak, the training step in fp32 NCHW and in ``auto``, and the upscale engines, as tables."""
+    peak = result.get("peak")
+    if not peak:
+        return []
+    lines = ["", f"Attainable peak (best of a few calls): {peak['matmul_n']}^2 matmul fp32 "
+                 f"{peak['matmul_fp32_tflops']:.3f} TFLOP/s, bf16 {peak['matmul_bf16_tflops']:.3f} TFLOP/s; "
+                 f"3x3 convolution ({peak['conv']}) fp32 {peak['conv_fp32_tflops']:.3f}, "
+                 f"bf16 {peak['conv_bf16_tflops']:.3f} TFLOP/s. MFU is model FLOP/s over the matmul peak of the "
+                 "precision the work ran in.", ""]
+    rows = result.get("precision", [])
+    if rows:
+        lines += ["Training step of the default profile (plain Adam + L1, interleaved), fp32 NCHW against `auto`:", "",
+                  "| architecture | batch x LR patch | GFLOP/step | fp32 NCHW ms (MFU) | auto | auto ms (MFU) | "
+                  "speed-up (quartiles) |", "|---|---|---:|---:|---|---:|---:|"]
+        for r in rows:
+            if "error" in r:
+                lines.append(f"| {r['arch']} | | | failed: {r['error'][:100]} | | | |")
+                continue
+            low, high = r["ratio_quartiles"]
+            lines.append(f"| {r['arch']} | {r['batch']} x {r['lr_patch']} | {r['step_gflop']:.1f} | "
+                         f"{r['fp32_ms']:.0f} ({_pct(r['fp32_mfu'])}) | {r['auto']} | "
+                         f"{r['auto_ms']:.0f} ({_pct(r['auto_mfu'])}) | {r['speedup']:.2f}x ({low:.2f}-{high:.2f}) |")
+        lines.append("")
+    engines = result.get("engines", [])
+    if engines:
+        lines += ["Upscaling, tile by tile as `superres upscale` (128-pixel tiles, overlap 32), per engine: "
+                  "output MP/s (model TFLOP/s, MFU):", "",
+                  "| architecture | upscale | torch fp32 NCHW | torch auto | onnxruntime (CPU) |",
+                  "|---|---|---|---|---|"]
+        by_case: dict[tuple[str, int, str], dict[str, dict[str, Any]]] = {}
+        for r in engines:
+            by_case.setdefault((r["arch"], r["scale"], r["input"]), {})[r["engine"]] = r
+
+        def cell(r: dict[str, Any] | None) -> str:
+            if r is None:
+                return "n/a"
+            if "error" in r:
+                return f"failed: {r['error'][:80]}"
+            return f"{r['output_mp_per_s']:.2f} ({r['tflops']:.3f}, {_pct(r['mfu'])})"
+
+        for (arch, scale, size), found in by_case.items():
+            if "all" in found:
+                lines.append(f"| {arch} | {size} x{scale} | {cell(found['all'])} | | |")
+                continue
+            auto = found.get("torch auto", {})
+            label = f"{cell(auto)} {auto.get('precision', '')}".strip()
+            lines.append(f"| {arch} | {size} x{scale} | {cell(found.get('torch fp32'))} | {label} | "
+                         f"{cell(found.get('onnxruntime'))} |")
+    return lines
 
 
 def append_section(path: Path, section: str) -> None:

@@ -16,13 +16,16 @@ import torch
 from tqdm.auto import tqdm
 
 from superres.bench.degradation import measure_degradation
+from superres.bench.engines import measure_engines
 from superres.bench.inference import measure_inference
 from superres.bench.loading import measure_loading
 from superres.bench.peak import measure_mfu
 from superres.bench.pipeline import measure_pipeline
+from superres.bench.precision import measure_peak, measure_precision
 from superres.bench.timing import FULL, FULL_CUDA, QUICK
 from superres.bench.training import measure_training, read_yaml, spread, training_cases
 from superres.machine import cpu_model
+from superres.precision import native_bf16
 from superres.profiles import PROFILES_DIR
 
 PARAMS_FILE = Path("params.yaml")
@@ -59,6 +62,8 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         note = f"worst: {worst_row['arch']} {worst_row['size']}, {spread(worst_row)}" if worst_row else ""
         targets.append(_target("CPU: trainer overhead over the plain loop (worst architecture)", "<= 5%", overhead,
                                overhead <= 0.05 if overhead is not None else None, note))
+    if result["meta"]["device"] == "cpu":
+        targets += _cpu_precision_targets(result)
     deg = result["degradation"]
     targets.append(_target("bicubic vs straightforward numpy: speed-up", ">= 5x", deg["speedup"], deg["speedup"] >= 5))
     targets.append(_target("bicubic vs straightforward numpy: max abs difference", "<= 1e-5", deg["max_abs_diff"],
@@ -68,6 +73,24 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                            result["pipeline"].get("skipped", "")))
     return targets
 
+
+
+def _cpu_precision_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """EDSR's default-profile training step: ``auto`` at least 2x fp32 NCHW where the CPU computes bf16
+    natively, and its bf16 MFU at least 30% of the bf16 matmul peak."""
+    edsr = next((r for r in result["precision"] if r["arch"] == "edsr" and "speedup" in r), None)
+    bf16 = result["meta"].get("native_bf16", False)
+    why = "" if edsr else "include edsr in --arch"
+    if edsr and not bf16:
+        why = "the CPU has no native bf16: auto trains in fp32"
+    measured = edsr is not None and bf16
+    return [
+        _target("CPU: EDSR default training step, auto (bf16 + channels_last) vs fp32 NCHW", ">= 2x",
+                edsr["speedup"] if edsr else None, edsr["speedup"] >= 2 if measured else None, why),
+        _target("CPU: EDSR default training, MFU in bf16 (of the bf16 matmul peak)", ">= 30%",
+                edsr["auto_mfu"] if edsr else None,
+                edsr["auto_mfu"] >= 0.30 if measured and edsr["auto_mfu"] is not None else None, why),
+    ]
 
 
 def machine() -> dict[str, Any]:
@@ -90,13 +113,17 @@ def run_bench(
     host = machine()
     meta = {"date": dt.date.today().isoformat(), "command": command, "quick": quick, "device": device.type,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else host["cpu"],
-            "torch": torch.__version__, "machine": host, "threads": torch.get_num_threads()}
+            "torch": torch.__version__, "machine": host, "threads": torch.get_num_threads(),
+            "native_bf16": native_bf16(device)}
     result: dict[str, Any] = {"meta": meta}
     params = read_yaml(root / PARAMS_FILE)
     cases = training_cases(params, plan, device, archs, root / PROFILES_DIR)
-    steps = ["degradation", "inference", "pipeline", *(f"train {c['arch']} {c['size']}" for c in cases), "mfu",
-             "loading"]
+    defaults = [c for c in cases if c["size"] == "default"]
+    steps = ["peak", "degradation", "inference", "pipeline", *(f"train {c['arch']} {c['size']}" for c in cases),
+             *(f"precision {c['arch']}" for c in defaults), "upscale engines", "mfu", "loading"]
     with tqdm(total=len(steps), desc="bench", unit="part", disable=None) as bar:
+        result["peak"] = measure_peak(device, plan)
+        bar.update()
         result["degradation"] = measure_degradation(plan)
         bar.update()
         result["inference"] = measure_inference(device, plan)
@@ -108,6 +135,15 @@ def run_bench(
             bar.set_postfix_str(f"{case['arch']} {case['size']}")
             result["training"].append(measure_training(case, device, plan))
             bar.update()
+        result["precision"] = []
+        for case in defaults:
+            bar.set_postfix_str(f"precision {case['arch']}")
+            result["precision"].append(measure_precision(case, device, plan, result["peak"]))
+            bar.update()
+        bar.set_postfix_str("upscale engines")
+        result["engines"] = (measure_engines({c["arch"]: c["model"] for c in defaults}, plan, result["peak"])
+                             if device.type == "cpu" else [])
+        bar.update()
         skipped = {"skipped": "--quick" if device.type == "cuda" else "no CUDA"}
         result["mfu"] = measure_mfu(device, plan) if not quick else skipped
         bar.update()

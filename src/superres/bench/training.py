@@ -1,9 +1,11 @@
-"""Training throughput: the project's trainer against a plain eager fp32 NCHW Adam + L1 loop.
+"""Training throughput: the project's trainer against a plain eager Adam + L1 loop.
 
 Every architecture at the sizes its train stage uses under the ``default`` and ``paper`` profiles
 (:func:`training_cases`), each measured against the plain loop on the same model and batch
-(:func:`measure_training`): on the CPU one step of each in turn (:func:`interleaved_rates`), on a GPU
-in windows ordered plain, trainer, trainer, plain, so that a machine that drifts weighs on both alike.
+(:func:`measure_training`): on the CPU one step of each in turn (:func:`interleaved_rates`), the plain
+loop in the precision the trainer picks, so that the ratio is the trainer's own overhead; on a GPU
+against the fp32 NCHW loop, in windows ordered plain, trainer, trainer, plain, so that a machine that
+drifts weighs on both alike. :mod:`.precision` sets fp32 NCHW against ``auto`` on the same plain loop.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from superres.bench.timing import Plan, sync
 from superres.errors import ConfigError, SuperresError
 from superres.models import REGISTRY, create_model
 from superres.params.prepare import PrepareParams
+from superres.precision import Precision, training_precision
 from superres.profiles import PROFILES_DIR, load_profile, with_profile
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
@@ -64,11 +67,15 @@ def random_patches(count: int, lr_size: int, scale: int, seed: int = 0) -> Patch
 
 
 def plain_step(
-    model: nn.Module, patches: PatchDataset, batch: int, device: torch.device, lr_crop: int | None = None
+    model: nn.Module, patches: PatchDataset, batch: int, device: torch.device, lr_crop: int | None = None,
+    precision: Precision | None = None,
 ) -> Callable[[int], None]:
-    """Step ``i`` of a plain eager fp32 NCHW Adam + L1 loop, its data already float on the device
-    (``lr_crop`` x ``lr_crop`` LR pixels of each patch, the trainer's crop size): the baseline."""
-    model = model.to(device).train()
+    """Step ``i`` of a plain eager Adam + L1 loop, its data already float on the device (``lr_crop`` x
+    ``lr_crop`` LR pixels of each patch, the trainer's crop size): the baseline. fp32 NCHW unless
+    ``precision`` says otherwise (bf16 autocast, channels_last), as the trainer would compute."""
+    precision = precision or Precision(False, False, "fp32 NCHW")
+    layout = precision.memory_format
+    model = model.to(device, memory_format=layout).train()
     generator = torch.Generator().manual_seed(0)
     c = lr_crop or patches.lr.shape[-1]
     s = patches.hr.shape[-1] // patches.lr.shape[-1]
@@ -76,12 +83,15 @@ def plain_step(
     for _ in range(4):
         index = torch.randint(0, len(patches), (batch,), generator=generator).numpy()
         lr, hr = patches.lr[index, :, :c, :c], patches.hr[index, :, : c * s, : c * s]
-        pool.append(tuple(torch.from_numpy(a).to(device).float().div(255) for a in (lr, hr)))
+        pool.append(tuple(torch.from_numpy(a).to(device).float().div(255).contiguous(memory_format=layout)
+                          for a in (lr, hr)))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def step(i: int) -> None:
         lr, hr = pool[i % len(pool)]
-        loss = nn.functional.l1_loss(model(lr), hr)
+        with precision.autocast(device):
+            sr = model(lr)
+        loss = nn.functional.l1_loss(sr.float(), hr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -152,7 +162,9 @@ def interleaved_rates(
     ratios (plain step time over the trainer step before it), with its quartiles as the spread.
     """
     cpu = torch.device("cpu")
-    probe = _Interleaved(plain_step(copy.deepcopy(model), patches, batch, cpu, lr_crop))
+    # the plain loop computes as the trainer does (the precision `auto` picks): the ratio is the trainer's overhead
+    same = training_precision("auto", "auto", cpu)
+    probe = _Interleaved(plain_step(copy.deepcopy(model), patches, batch, cpu, lr_crop, same))
     scale = patches.hr.shape[-1] // patches.lr.shape[-1]
     val = [(np.zeros((8, 8, 3), np.uint8), np.zeros((8 * scale, 8 * scale, 3), np.uint8))]
     iterations = warmup + steps
