@@ -8,8 +8,11 @@ import time
 
 import pandas as pd
 import pytest
+import torch
 from conftest import ARCHITECTURES, SET5, run
 from mlflow.tracking import MlflowClient
+
+from superres.precision import inference_precision, training_precision
 
 ARCHS = ARCHITECTURES
 
@@ -29,6 +32,8 @@ def test_outputs_of_every_stage(project):
         config = json.loads((root / f"data/06_models/{arch}/seed0/config.json").read_text())
         assert config["architecture"] == arch and config["scale"] == 2 and config["seed"] == 0
         assert config["machine"]["torch"] and config["machine"]["cpu"] and config["machine"]["threads"] >= 1
+        trained = training_precision("auto", "auto", torch.device("cpu")).record() if arch != "bicubic" else {}
+        assert config["precision"] == trained  # what auto picked on this machine (bicubic trains nothing)
         assert (root / f"data/07_model_output/{arch}/seed0/images").is_dir()
     html = (root / "data/08_reporting/report.html").read_text()
     assert "<table" in html and html.count("data:image/png;base64,") > len(ARCHS)
@@ -104,6 +109,10 @@ def test_mlflow_has_one_run_per_architecture_with_the_same_keys(project):
         assert run_.data.params["architecture"] == arch and run_.data.params["seed"] == "0"
         assert run_.data.tags["superres.architecture"] == arch and run_.data.tags["superres.seed"] == "0"
         assert run_.data.tags["superres.machine.torch"] and run_.data.tags["superres.machine.cpu"]
+        inference = inference_precision(arch, torch.device("cpu"))
+        assert run_.data.tags["superres.inference.amp"] == inference.record()["amp"]
+        if arch != "bicubic":
+            assert run_.data.tags["superres.precision.amp"] in ("bf16", "off")
         artifacts = {a.path for a in client.list_artifacts(run_.info.run_id)}
         assert {"model", "evaluation"} <= artifacts
     edsr = next(r for r in runs if r.info.run_name == "edsr")

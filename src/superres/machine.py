@@ -49,10 +49,17 @@ def machine_tags(machine: dict[str, Any]) -> dict[str, str]:
     return {f"superres.machine.{key}": str(value) for key, value in machine.items()}
 
 
-def make_deterministic(device: torch.device) -> None:
+def make_deterministic(device: torch.device, compiled: bool = False) -> None:
     """Ask torch for its deterministic algorithms where they exist (a warning, not an error, where
-    an op has none). On CUDA this also needs cuBLAS's fixed workspace and no cuDNN autotuning."""
+    an op has none). On CUDA this also needs cuBLAS's fixed workspace and no cuDNN autotuning.
+
+    ``torch.use_deterministic_algorithms`` also sets the flag of TorchInductor's configuration, and
+    importing that configuration loads TorchDynamo: about 2 s of every train stage's start. An eager
+    run (``compiled`` false) sets torch's own flag only, which is the rest of what that function does."""
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if compiled:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch._C._set_deterministic_algorithms(True, warn_only=True)

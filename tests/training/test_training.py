@@ -17,7 +17,7 @@ from superres.errors import ConfigError, SuperresError, WeightsError
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, load_weights, save_weights
 from superres.tracking import MlflowCallback, Tracker
-from superres.training import checkpoint
+from superres.training import checkpoint, trainer
 from superres.training.config import TrainConfig
 from superres.training.data import PatchDataset
 from superres.training.trainer import (
@@ -270,6 +270,22 @@ def test_amp_and_channels_last_auto_follow_the_cpus_native_bf16(data, monkeypatc
     assert not forced.precision["channels_last"]
     if isa:  # bf16 shows in the weights
         assert not all(torch.equal(auto.state_dict[k], forced.state_dict[k]) for k in auto.state_dict)
+
+
+def test_under_bf16_autocast_the_losses_are_computed_in_fp32(data, monkeypatch):
+    """The networks run in bf16, the loss does not: SSIM's variances (DSSIM, LapSRN's loss) cancel to
+    nothing in bf16 and the training diverged."""
+    seen = []
+
+    class Spy(nn.Module):
+        def forward(self, sr, hr):
+            seen.append((sr.dtype, hr.dtype, torch.is_autocast_enabled("cpu")))
+            return nn.functional.l1_loss(sr, hr)
+
+    monkeypatch.setattr(trainer, "build_loss", lambda name: Spy())
+    patches, val = data
+    train(small_edsr(), patches, val, TrainConfig(iterations=2, batch_size=2, amp="bf16"), scale=2)
+    assert seen == [(torch.float32, torch.float32, False)] * 2
 
 
 def test_batches_are_a_function_of_seed_step_and_rank(data):

@@ -160,7 +160,8 @@ class PerceptualLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             target_features = self._features(target)
-        return CRITERIA[self.criterion](self._features(pred), target_features)
+        # the features may be bf16 (autocast); their distance is computed in fp32
+        return CRITERIA[self.criterion](self._features(pred).float(), target_features.float())
 
 
 def _missing_message(target: Path, url: str, reason: str) -> str:

@@ -17,6 +17,7 @@ DDP and only rank 0 validates, logs and writes. Callbacks observe the run; MLflo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -217,16 +218,22 @@ def generator_step(run: Run, state: TrainState, lr_batch: torch.Tensor, hr_batch
     config, discriminator = run.config, state.discriminator
     gan = config.gan_start is not None
     pixel_stage = gan and step < config.gan_start  # ESRGAN/SRGAN pre-train on the pixel loss alone
+    # The networks run in the run's precision; every loss is computed in fp32, outside autocast (bf16
+    # would cancel SSIM's variances to nothing and round the losses).
     with run.autocast():
         sr = run.net(lr_batch)
-        terms = {"pixel": run.criterion(sr.float(), hr_batch)}
-        if run.perceptual is not None and config.perceptual_weight > 0 and not pixel_stage:
+    terms = {"pixel": run.criterion(sr.float(), hr_batch)}
+    if run.perceptual is not None and config.perceptual_weight > 0 and not pixel_stage:
+        with run.autocast():  # the VGG features; PerceptualLoss compares them in fp32
             terms["perceptual"] = run.perceptual(sr.float(), hr_batch)
-        if gan and not pixel_stage:
-            discriminator.requires_grad_(False)
+    if gan and not pixel_stage:
+        discriminator.requires_grad_(False)
+        with run.autocast():
             # only the relativistic loss compares with the real images' logits
             real_logits = discriminator(hr_batch).detach() if config.relativistic else None
-            terms["adversarial"] = run.gan_loss.generator_loss(real_logits, discriminator(sr))
+            fake_logits = discriminator(sr)
+        terms["adversarial"] = run.gan_loss.generator_loss(
+            None if real_logits is None else real_logits.float(), fake_logits.float())
     if pixel_stage:
         loss = terms["pixel"]
     else:
@@ -250,7 +257,8 @@ def discriminator_step(run: Run, state: TrainState, hr_batch: torch.Tensor, sr: 
     discriminator = state.discriminator
     discriminator.requires_grad_(True)
     with run.autocast():
-        d_loss = run.gan_loss.discriminator_loss(discriminator(hr_batch), discriminator(sr.detach()))
+        real_logits, fake_logits = discriminator(hr_batch), discriminator(sr.detach())
+    d_loss = run.gan_loss.discriminator_loss(real_logits.float(), fake_logits.float())  # in fp32
     state.d_optimizer.zero_grad(set_to_none=True)
     d_loss.backward()
     distributed.average_gradients(discriminator, run.context)
@@ -337,7 +345,7 @@ def _train(
     metadata: dict[str, Any],
 ) -> TrainResult:
     device = context.device
-    make_deterministic(device)
+    make_deterministic(device, compiled=config.compile)
     callbacks = callbacks if context.is_main else ()  # only rank 0 logs
     model.to(device).train()
     _call(callbacks, "on_train_start", model, config)
@@ -360,6 +368,13 @@ def _train(
 
     # precision and memory layout: the fastest correct ones on this device unless the config forces them
     precision = training_precision(config.amp, config.channels_last, device)
+    if precision.channels_last and context.enabled and device.type == "cpu":
+        # DDP over gloo cannot broadcast a model's channels_last buffers (torch refuses the copy)
+        if config.channels_last is True:
+            raise ConfigError("train.channels_last: true cannot train in several CPU processes (DDP over gloo "
+                              "cannot broadcast channels_last buffers); use auto or false")
+        precision = dataclasses.replace(precision, channels_last=False,
+                                        reason=f"{precision.reason}; NCHW: DDP on the CPU")
     if context.is_main:
         log.info("training in %s (%s)", precision.describe(), precision.reason)
     model.to(memory_format=precision.memory_format)

@@ -34,7 +34,6 @@ from superres.models.weights import Weights, save_weights
 from superres.params.data import DataParams
 from superres.params.evaluate import EvaluateParams
 from superres.params.prepare import PrepareParams
-from superres.precision import training_precision
 from superres.tracking import MlflowCallback, Resume, Tracker, run_tags
 from superres.training import checkpoint
 from superres.training.config import TrainConfig
@@ -127,9 +126,7 @@ def train_model(
               "train": config.to_dict()}
     device = pick_device(config.device)
     machine = describe_machine(device)
-    precision = training_precision(config.amp, config.channels_last, device)  # as train() picks it
-    tags = {**run_tags(architecture, seed), **machine_tags(machine),
-            **{f"superres.precision.{key}": str(value) for key, value in precision.record().items()}}
+    tags = {**run_tags(architecture, seed), **machine_tags(machine)}
     if notes:
         tags["superres.notes"] = "; ".join(notes)
     saved = checkpoint.peek(run_folder / checkpoint.FILENAME)
@@ -142,6 +139,7 @@ def train_model(
             result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)],
                            discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder, resume=True,
                            metadata={RUN_ID_KEY: run_id})
+            tracker.set_tags(run_id, {"superres.precision": result.precision})  # what train() computed in
             if result.resumed_from:
                 notes.append(f"resumed from the checkpoint of iteration {result.resumed_from}")
             weights = Weights(

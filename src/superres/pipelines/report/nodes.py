@@ -6,25 +6,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from superres.errors import ConfigError, SuperresError
 from superres.params.prepare import PrepareParams
-from superres.reporting import (
-    Comparison,
-    build_comparison,
-    crop_rows,
-    html_report,
-    published_table,
-    report_figures,
-    report_metrics,
-    report_tags,
-    to_markdown,
-)
 from superres.tracking import KIND_TAG, Tracker
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from superres.reporting import Comparison
+
+# superres.reporting (matplotlib, SciPy: about a second) is imported in the nodes that use it: every
+# `kedro run` imports this module to register the pipelines, and most stages never report.
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +73,8 @@ def compare(
     """The comparison of ``architectures`` over ``seeds`` on the test split and on the benchmark sets
     (with the published reference rows): comparison.csv, benchmarks.csv, the Markdown report, and
     the whole comparison for the plots, the page and MLflow."""
+    from superres.reporting import build_comparison, published_table, to_markdown
+
     scale = PrepareParams.from_params(prepare).scale
     comparison = build_comparison(
         by_run(per_image, "per_image", architectures, seeds),
@@ -94,6 +92,8 @@ def compare(
 
 def plot(comparison: Comparison, histories: Lazy, architectures: list[str], seeds: list[int]) -> dict[str, Figure]:
     """Every plot of the report, by file name."""
+    from superres.reporting import report_figures
+
     return report_figures(comparison, by_run(histories, "history", architectures, seeds))
 
 
@@ -117,6 +117,8 @@ def render_html(
     """A self-contained page: the tables, the rankings in words, the published reference rows, the
     machines, the plots and crops of a few test images (each architecture's output of the first
     seed of ``seeds``)."""
+    from superres.reporting import crop_rows, html_report, published_table
+
     seed = check_seeds(seeds)[0]
     crop_size = int(report["crop_size"])
     names = sorted(test_hr)[: int(report["crops"])]
@@ -145,6 +147,8 @@ def log_report(
     ``<arch>.test/psnr_y``, ``<arch>.test/psnr_y_std``, ``<arch>.test/psnr_y_vs_bicubic_ci_low``...);
     the rankings as tags. The run ends FAILED when any of it cannot be logged. Returns the run
     (``run_id``, ``experiment_id``)."""
+    from superres.reporting import report_metrics, report_tags
+
     tracker = Tracker(tracking_uri, tracking["experiment"])
     params = {"profile": profile, "architectures": ",".join(architectures), "seeds": ",".join(map(str, seeds))}
     with tracker.run("report", params, tags={KIND_TAG: "report", **report_tags(comparison)}) as run_id:
