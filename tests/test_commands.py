@@ -19,6 +19,7 @@ from superres.commands import main
 from superres.inference import for_inference, super_resolve
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, save_weights
+from superres.precision import inference_precision
 from superres.tracking import Tracker, register_model
 
 
@@ -264,6 +265,7 @@ def test_default_model_is_the_best_of_the_latest_report(tmp_path, monkeypatch):
     result = upscale("in.png", "-o", "out", "--tile", "0")
     assert result.exit_code == 0, result.output
     assert "with edsr/seed1" in result.output and "comparison.csv" in result.output
+    assert inference_precision("edsr", torch.device("cpu")).describe() in result.output  # what it computed in
     expected = upscaled(load_model(models / "edsr" / "seed1")[0], rng_image((8, 8, 3)))
     assert np.array_equal(np.asarray(Image.open("out/in.png")), expected)
 
@@ -285,6 +287,13 @@ def test_registered_mlflow_model(tmp_path, monkeypatch, weights):
     model, _ = load_model(weights)
     expected = upscaled(model, rng_image((8, 8, 3)))
     assert np.array_equal(np.asarray(Image.open("out/in.png")), expected)
+
+    forced = upscale("in.png", "-o", "fp32", "--model", "models:/photo-sr/1", "--tile", "0", "--precision", "fp32")
+    assert forced.exit_code == 0 and "fp32, " in forced.output
+    fp32 = for_inference(model, "edsr", torch.device("cpu"), "fp32")
+    assert np.array_equal(np.asarray(Image.open("fp32/in.png")), super_resolve(fp32, rng_image((8, 8, 3))))
+    refused = upscale("in.png", "-o", "out3", "--model", "models:/photo-sr/1", "--precision", "fp16")
+    assert refused.exit_code != 0 and "fp16" in refused.output
 
     missing = upscale("in.png", "-o", "out2", "--model", "models:/photo-sr/7")
     assert missing.exit_code != 0 and "photo-sr/7" in missing.output
