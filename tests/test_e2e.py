@@ -32,7 +32,7 @@ def test_outputs_of_every_stage(project):
         config = json.loads((root / f"data/06_models/{arch}/seed0/config.json").read_text())
         assert config["architecture"] == arch and config["scale"] == 2 and config["seed"] == 0
         assert config["machine"]["torch"] and config["machine"]["cpu"] and config["machine"]["threads"] >= 1
-        trained = training_precision("auto", "auto", torch.device("cpu")).record() if arch != "bicubic" else {}
+        trained = training_precision("auto", "auto", torch.device("cpu"), arch).record() if arch != "bicubic" else {}
         assert config["precision"] == trained  # what auto picked on this machine (bicubic trains nothing)
         assert (root / f"data/07_model_output/{arch}/seed0/images").is_dir()
     html = (root / "data/08_reporting/report.html").read_text()

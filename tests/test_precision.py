@@ -12,7 +12,13 @@ from superres import precision
 from superres.errors import ConfigError
 from superres.inference import Inference, for_inference, super_resolve
 from superres.models import create_model
-from superres.precision import BF16_INFERENCE, inference_precision, native_bf16_isa, training_precision
+from superres.precision import (
+    BF16_INFERENCE,
+    FP32_TRAINING,
+    inference_precision,
+    native_bf16_isa,
+    training_precision,
+)
 
 CPU = torch.device("cpu")
 
@@ -47,6 +53,15 @@ def test_training_auto_is_bf16_and_channels_last_with_native_bf16(isa):
     chosen = training_precision("auto", "auto", CPU)
     assert (chosen.bf16, chosen.channels_last) == (True, True)
     assert "AMX" in chosen.reason and chosen.record()["amp"] == "bf16"
+
+
+def test_training_auto_keeps_the_architectures_that_lose_quality_in_bf16_in_fp32(isa):
+    isa("AMX")
+    for architecture in FP32_TRAINING:
+        kept = training_precision("auto", "auto", CPU, architecture)
+        assert (kept.bf16, kept.channels_last) == (False, True) and architecture in kept.reason
+        assert training_precision("bf16", "auto", CPU, architecture).bf16 is True  # forced, it still can
+    assert training_precision("auto", "auto", CPU, "edsr").bf16 is True
 
 
 def test_training_auto_without_native_bf16_is_fp32_channels_last(isa):

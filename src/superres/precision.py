@@ -37,6 +37,11 @@ INFERENCE_TOLERANCE_DB = 0.01  # PSNR-Y that bf16 inference may lose against fp3
 # SRGAN and ESRGAN lost 0.016 to 0.05 dB there, so they infer in fp32.
 BF16_INFERENCE = frozenset({"autoencoder", "edsr", "lapsrn", "unet", "vdsr"})
 
+# Architectures that train in fp32 under ``amp: auto`` even where bf16 is native: trained in bf16, the
+# default-profile LapSRN's Set5 and Set14 PSNR-Y fell 0.16 and 0.11 dB on average (BENCHMARKS.md, "bf16 on
+# the CPU"), more than the 0.05 dB a faster precision may cost. ``amp: bf16`` still trains it in bf16.
+FP32_TRAINING = frozenset({"lapsrn"})
+
 # oneDNN ISA caps (ONEDNN_MAX_CPU_ISA) under which oneDNN executes no native bf16 instruction.
 _ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
                                 "AVX512_CORE_VNNI"})
@@ -106,15 +111,19 @@ def _channels_last_auto(device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and torch.backends.mkldnn.is_available())
 
 
-def training_precision(amp: str, channels_last: str | bool, device: torch.device) -> Precision:
+def training_precision(amp: str, channels_last: str | bool, device: torch.device,
+                       architecture: str | None = None) -> Precision:
     """The precision of a training run from ``train.amp`` (auto | bf16 | off) and ``train.channels_last``
-    (auto | true | false): ``auto`` is the fastest correct choice on ``device``; ``off``/``false`` force fp32 NCHW."""
+    (auto | true | false): ``auto`` is the fastest correct choice on ``device`` for ``architecture`` (the
+    ones in :data:`FP32_TRAINING` stay fp32); ``off``/``false`` force fp32 NCHW."""
     if amp not in AMP_CHOICES:
         raise ConfigError(f"train.amp: {amp!r} is not a precision; choose one of {', '.join(AMP_CHOICES)}")
     if channels_last not in ("auto", True, False):
         raise ConfigError(f"train.channels_last: use auto, true or false, got {channels_last!r}")
     why = _why_auto(device)
     bf16 = amp == "bf16" or (amp == "auto" and native_bf16(device))
+    if amp == "auto" and bf16 and architecture in FP32_TRAINING:
+        bf16, why = False, f"{why}; {architecture} trains in fp32: it loses benchmark PSNR-Y in bf16"
     layout = channels_last is True or (channels_last == "auto" and _channels_last_auto(device))
     reasons = [f"amp: {amp}" + (f" ({why})" if amp == "auto" else ""),
                f"channels_last: {str(channels_last).lower()}"]

@@ -83,7 +83,7 @@ def mfu(flops: float, seconds: float, precision: Precision, peak: dict[str, Any]
 def measure_precision(case: dict[str, Any], device: torch.device, plan: Plan, peak: dict[str, Any]) -> dict[str, Any]:
     """One default-profile training case: the plain step in fp32 NCHW and in ``auto``'s precision, interleaved;
     ms per step, the speed-up, TFLOP/s and MFU of each. An architecture that fails is reported, not fatal."""
-    auto = training_precision("auto", "auto", device)
+    auto = training_precision("auto", "auto", device, case["arch"])
     row: dict[str, Any] = {k: case[k] for k in ("arch", "scale", "batch", "lr_patch")}
     row["auto"] = auto.describe()
     try:

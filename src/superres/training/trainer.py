@@ -309,6 +309,7 @@ def train(
     checkpoint_dir: Path | None = None,
     resume: bool = False,
     metadata: Mapping[str, Any] | None = None,
+    architecture: str | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``patches``; return its best weights and the validation history.
 
@@ -318,13 +319,15 @@ def train(
     and the result's ``seconds`` then adds the time trained before that checkpoint. ``metadata``
     (strings, numbers, lists, dicts) is written into every checkpoint as it is, for the caller to
     read back with ``checkpoint.peek`` (e.g. the id of its tracking run); the trainer never reads it.
+    ``architecture`` (the model's key) lets ``amp: auto`` keep the architectures that lose quality in
+    bf16 in fp32 (:func:`superres.precision.training_precision`).
     """
     seed_everything(config.seed)
     context = distributed.setup(pick_device(config.device))
     try:  # the process group goes whatever ends the run: a divergence, an error, an interrupt
         return _train(model, patches, val_pairs, config, context, scale=scale, callbacks=callbacks,
                       discriminator=discriminator, perceptual=perceptual, checkpoint_dir=checkpoint_dir, resume=resume,
-                      metadata=dict(metadata or {}))
+                      metadata=dict(metadata or {}), architecture=architecture)
     finally:
         distributed.teardown(context)
 
@@ -343,6 +346,7 @@ def _train(
     checkpoint_dir: Path | None,
     resume: bool,
     metadata: dict[str, Any],
+    architecture: str | None,
 ) -> TrainResult:
     device = context.device
     make_deterministic(device, compiled=config.compile)
@@ -367,7 +371,7 @@ def _train(
         raise ConfigError("resume needs a checkpoint folder (checkpoint_dir) to resume from")
 
     # precision and memory layout: the fastest correct ones on this device unless the config forces them
-    precision = training_precision(config.amp, config.channels_last, device)
+    precision = training_precision(config.amp, config.channels_last, device, architecture)
     if precision.channels_last and context.enabled and device.type == "cpu":
         # DDP over gloo cannot broadcast a model's channels_last buffers (torch refuses the copy)
         if config.channels_last is True:

@@ -138,7 +138,7 @@ def train_model(
         with _terminate_as_interrupt(), tracker.training_run(architecture, params, tags, resume) as run_id:
             result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)],
                            discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder, resume=True,
-                           metadata={RUN_ID_KEY: run_id})
+                           metadata={RUN_ID_KEY: run_id}, architecture=architecture)
             tracker.set_tags(run_id, {"superres.precision": result.precision})  # what train() computed in
             if result.resumed_from:
                 notes.append(f"resumed from the checkpoint of iteration {result.resumed_from}")
