@@ -26,7 +26,7 @@ test: $(VENV)/.installed-dev $(CHROMIUM)
 	lint-imports
 	python -m pytest
 
-# Speed figures: writes bench.json and appends a dated section to BENCHMARKS.md (about 15 min on a 2-core CPU).
+# Speed figures: writes bench.json and appends a dated section to BENCHMARKS.md (about 25 min on a 2-core CPU).
 bench: $(VENV)/.installed
 	superres bench
 
