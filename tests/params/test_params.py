@@ -70,7 +70,7 @@ def test_negative_and_out_of_range_values_are_refused(section, params, message):
     (DataParams, {"sorce": "folder"}, "data.sorce: unknown key; known keys are source, path, sha256, names, "
                                       "max_pixels, cache_dir"),
     (BenchmarksParams, {"scale": [2]}, "benchmarks.scale: unknown key; known keys are sets, folders, scales"),
-    (EvaluateParams, {"save_image": True}, "evaluate.save_image: unknown key; known keys are save_images"),
+    (EvaluateParams, {"save_image": True}, "evaluate.save_image: unknown key; known keys are save_images, precision"),
 ])
 def test_an_unknown_key_is_refused_by_its_name_with_the_known_ones(section, params, message):
     assert refused(section, params) == message
@@ -92,6 +92,8 @@ def test_an_unknown_key_is_refused_by_its_name_with_the_known_ones(section, para
     (BenchmarksParams, {"folders": {"My Photos": "p"}}, "benchmarks.folders: 'My Photos' is not a usable"),
     (BenchmarksParams, {"sets": ["set5"], "folders": {"set5": "p"}}, "benchmarks: set5 named twice"),
     (EvaluateParams, {"save_images": "yes"}, "evaluate.save_images: input should be a valid boolean, got 'yes'"),
+    (EvaluateParams, {"precision": "fp16"}, "evaluate.precision: 'fp16' is not a known precision; choose one of "
+                                            "auto, bf16, fp32"),
 ])
 def test_the_rules_of_each_section_name_the_key(section, params, message):
     assert refused(section, params).startswith(message)
