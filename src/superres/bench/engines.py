@@ -23,8 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from superres.bench.precision import FP32_NCHW, mfu, tflops
+from superres.bench.precision import mfu, tflops
 from superres.bench.timing import Plan
+from superres.bench.training import FP32_NCHW
 from superres.errors import SuperresError
 from superres.inference import Inference, iter_tiled_bands, tile_spans
 from superres.models import create_model

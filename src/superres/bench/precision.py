@@ -20,16 +20,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
+from superres.bench.peak import step_flops
 from superres.bench.timing import Plan, best_time, sync
-from superres.bench.training import plain_step, random_patches
+from superres.bench.training import FP32_NCHW, plain_step, random_patches
 from superres.errors import SuperresError
 from superres.models import create_model
 from superres.precision import Precision, training_precision
-
-FP32_NCHW = Precision(False, False, "amp: off; channels_last: false")
 
 
 def tflops(flops: float, seconds: float) -> float:
@@ -62,18 +60,6 @@ def measure_peak(device: torch.device, plan: Plan) -> dict[str, Any]:
     return out
 
 
-def training_flops(model: nn.Module, batch: int, lr_patch: int, scale: int) -> int:
-    """FLOPs of one training step's forward and backward (L1 loss) on the CPU, counted by torch."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model = copy.deepcopy(model).cpu().train()
-    lr = torch.rand(batch, 3, lr_patch, lr_patch)
-    hr = torch.rand(batch, 3, lr_patch * scale, lr_patch * scale)
-    with FlopCounterMode(display=False) as counter:
-        nn.functional.l1_loss(model(lr), hr).backward()
-    return int(counter.get_total_flops())
-
-
 def mfu(flops: float, seconds: float, precision: Precision, peak: dict[str, Any]) -> float | None:
     """Model FLOP/s over the measured peak of the precision the work ran in."""
     ceiling = peak.get("peak_bf16_tflops" if precision.bf16 else "peak_fp32_tflops")
@@ -90,7 +76,7 @@ def measure_precision(case: dict[str, Any], device: torch.device, plan: Plan, pe
         torch.manual_seed(0)
         model = create_model(case["arch"], scale=case["scale"], **case["model"])
         patches = random_patches(plan.patches, case["lr_patch"], case["scale"])
-        flops = training_flops(model, case["batch"], case["lr_patch"], case["scale"])
+        flops = step_flops(model, case["batch"], case["lr_patch"], case["scale"], device)
         steps = {name: plain_step(copy.deepcopy(model), patches, case["batch"], device, precision=chosen)
                  for name, chosen in (("fp32", FP32_NCHW), ("auto", auto))}
         for step in steps.values():  # warm up: oneDNN creates its primitives on the first calls

@@ -58,6 +58,9 @@ class _StepClock:
 
 
 
+FP32_NCHW = Precision(False, False, "amp: off; channels_last: false")  # the baseline every speed-up is against
+
+
 def random_patches(count: int, lr_size: int, scale: int, seed: int = 0) -> PatchDataset:
     """Random uint8 patches in memory, the layout of the prepared training data."""
     rng = np.random.default_rng(seed)
@@ -73,7 +76,7 @@ def plain_step(
     """Step ``i`` of a plain eager Adam + L1 loop, its data already float on the device (``lr_crop`` x
     ``lr_crop`` LR pixels of each patch, the trainer's crop size): the baseline. fp32 NCHW unless
     ``precision`` says otherwise (bf16 autocast, channels_last), as the trainer would compute."""
-    precision = precision or Precision(False, False, "fp32 NCHW")
+    precision = precision or FP32_NCHW
     layout = precision.memory_format
     model = model.to(device, memory_format=layout).train()
     generator = torch.Generator().manual_seed(0)
