@@ -31,10 +31,15 @@ SMALL_MODELS = {  # every architecture at a small size: fast on a CPU, the same 
     "edsr": {"n_resblocks": 2, "n_feats": 16},
     "unet": {"n_feats": 8, "depth": 2},
     "lapsrn": {"n_feats_in": 32, "n_feats": 16, "n_blocks": 3},
+    "lapsrn_lai": {"n_feats": 16, "depth": 2},
     "autoencoder": {"n_feats": 8, "depth": 2},
     "srresnet": {"n_blocks": 2, "n_feats": 16},
     "srgan": {"n_blocks": 2, "n_feats": 16},
     "esrgan": {"n_blocks": 1, "n_feats": 16, "growth": 8},
+    "fsrcnn": {"d": 16, "s": 8, "m": 2},
+    "imdn": {"n_feats": 16, "n_blocks": 2},
+    "rlfn": {"n_feats": 16, "n_blocks": 2, "esa_feats": 8},
+    "span": {"n_feats": 16, "n_blocks": 2},
 }
 
 

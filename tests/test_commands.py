@@ -484,3 +484,97 @@ def test_models_lists_each_seed_and_marks_the_one_a_key_picks(seeded_project, mo
     assert "<- --model" not in lines["edsr/seed2"]
     assert "stale" in lines["edsr/seed3"]
     assert "x2" in lines["srcnn"] and "any" in lines["bicubic"]
+
+
+# --- superres import -------------------------------------------------------------------------------
+
+
+def _port_checkpoint(path: Path, zip_format: bool) -> dict[str, torch.Tensor]:
+    """A checkpoint laid out as the SRCNN port's (keys features.0, map.0, reconstruction; Y only)."""
+    g = torch.Generator().manual_seed(0)
+    state = {"features.0.weight": torch.randn(16, 1, 9, 9, generator=g) * 0.01, "features.0.bias": torch.zeros(16),
+             "map.0.weight": torch.randn(8, 16, 1, 1, generator=g) * 0.1, "map.0.bias": torch.zeros(8),
+             "reconstruction.weight": torch.randn(1, 8, 5, 5, generator=g) * 0.01,
+             "reconstruction.bias": torch.zeros(1)}
+    torch.save(state, path, _use_new_zipfile_serialization=zip_format)
+    return state
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_import_downloads_once_checks_the_sum_and_writes_a_model_folder(tmp_path, server, monkeypatch, zip_format):
+    import hashlib
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    state = _port_checkpoint(server.root / "srcnn_x2.pth", zip_format)
+    digest = hashlib.sha256((server.root / "srcnn_x2.pth").read_bytes()).hexdigest()
+    out = tmp_path / "srcnn_port"
+    args = ["import", server.url("srcnn_x2.pth"), "--arch", "srcnn", "--scale", "2", "-o", str(out), "--sha256", digest]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "srcnn x2: 6 tensors" in result.output
+    model, config = load_model(out)
+    assert config["model"]["color"] == "y" and config["pretrained"]["sha256"] == digest
+    assert torch.equal(model.net.body[0].weight, state["features.0.weight"])
+    assert torch.equal(model.net.body[4].bias, state["reconstruction.bias"])
+
+    again = CliRunner().invoke(main, [*args, "--overwrite"])  # from the cache: no second request
+    assert again.exit_code == 0, again.output
+    assert server.requests["/srcnn_x2.pth"] == 1
+
+    image = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    upscaled = CliRunner().invoke(main, ["upscale", str(tmp_path / "photo.png"), "-o", str(tmp_path / "up"),
+                                         "--model", str(out), "--precision", "fp32"])
+    assert upscaled.exit_code == 0, upscaled.output
+    expected = super_resolve(for_inference(model, "srcnn", torch.device("cpu"), "fp32"), image)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "up" / "photo.png")), expected)
+
+
+def test_import_refuses_a_wrong_sum_and_keeps_what_was_there(tmp_path, server, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _port_checkpoint(server.root / "srcnn_x2.pth", True)
+    out = tmp_path / "kept"
+    out.mkdir()
+    (out / "weights.safetensors").write_bytes(b"earlier weights")
+    url = server.url("srcnn_x2.pth")
+    result = CliRunner().invoke(main, ["import", url, "--arch", "srcnn", "--scale", "2", "-o", str(out)])
+    assert result.exit_code != 0 and "already holds weights.safetensors; give --overwrite" in result.output
+    result = CliRunner().invoke(main, ["import", url, "--arch", "srcnn", "--scale", "2", "-o", str(out),
+                                       "--overwrite", "--sha256", "0" * 64])
+    assert result.exit_code != 0 and "checksum mismatch" in result.output
+    assert (out / "weights.safetensors").read_bytes() == b"earlier weights"
+
+
+def test_import_names_what_does_not_fit(tmp_path):
+    checkpoint = tmp_path / "edsr.pth"
+    torch.save(create_model("edsr", scale=2, n_resblocks=1, n_feats=8).state_dict(), checkpoint)
+    result = CliRunner().invoke(main, ["import", str(checkpoint), "--arch", "edsr", "--scale", "2"])
+    assert result.exit_code != 0 and "no import table for 'edsr'; the architectures with one: " in result.output
+    _port_checkpoint(checkpoint, True)
+    result = CliRunner().invoke(main, ["import", str(checkpoint), "--arch", "fsrcnn", "--scale", "2",
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code != 0 and "FSRCNN checkpoint lacks first_part.0.weight" in result.output
+    assert not (tmp_path / "out" / "weights.safetensors").exists()
+    missing = CliRunner().invoke(main, ["import", str(tmp_path / "nope.pth"), "--arch", "srcnn", "--scale", "2"])
+    assert missing.exit_code != 0 and "nope.pth not found" in missing.output
+
+
+class _Payload:
+    """Unpickling this would run a shell command: the import must not run it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_import_of_a_malicious_pickle_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    checkpoint = tmp_path / "evil.pth"
+    torch.save({"model": _Payload(marker), "weights": torch.zeros(2)}, checkpoint)
+    result = CliRunner().invoke(main, ["import", str(checkpoint), "--arch", "vdsr", "--scale", "2",
+                                       "-o", str(tmp_path / "out")])
+    assert result.exit_code != 0, result.output
+    assert not marker.exists()
+    assert not (tmp_path / "out").exists()

@@ -26,10 +26,11 @@ import torch
 from tqdm import tqdm
 
 from superres.atomic import write_text
+from superres.data.download import file_sha256
 from superres.data.imagefiles import FORMATS, collect_images, format_of, read_source, write_result
 from superres.errors import SuperresError
 from superres.inference import for_inference, iter_tiled_bands, pick_device, super_resolve, tile_spans
-from superres.models import REGISTRY
+from superres.models import REGISTRY, count_parameters
 from superres.modelstore import (
     BICUBIC_SCALE,
     MODELS_DIR,
@@ -241,6 +242,50 @@ def export(model: str | None, arch: str | None, scale: int | None, model_config:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{resolved.name} ({resolved.config['architecture']} x{resolved.config['scale']}, {resolved.origin}) "
                f"exported to {output} ({fmt})", err=True)
+
+
+@main.command(name="import")
+@click.argument("source")
+@click.option("--arch", required=True,
+              help="The project's architecture the weights are for, one with an import table: srcnn, fsrcnn, "
+                   "vdsr, lapsrn_lai, imdn, rlfn, span.")
+@click.option("--scale", required=True, type=click.IntRange(min=2),
+              help="The upscaling factor the weights were trained for.")
+@click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
+              help="Folder to write weights.safetensors and config.json into. Default: <arch>_x<scale>.")
+@click.option("--sha256", default=None, help="Expected SHA-256 of the checkpoint (checked before it is read).")
+@click.option("--origin", default=None,
+              help="Who published the weights, kept in config.json (e.g. 'Hui et al. 2019').")
+@click.option("--overwrite", is_flag=True, help="Replace the weights already in the output folder.")
+def import_(source: str, arch: str, scale: int, output: Path | None, sha256: str | None, origin: str | None,
+            overwrite: bool) -> None:
+    """Import the published weights SOURCE (a path or an http(s) URL, downloaded once) into the project's format.
+
+    Reads PyTorch state dicts (zip or legacy), pickled whole modules (inertly: nothing in the file runs) and
+    MatConvNet .mat files; maps every tensor to the architecture with an explicit table and refuses a
+    checkpoint that does not fill it exactly. The folder it writes is what --model and the pipelines take."""
+    from superres.models.official import fetch, import_official
+    from superres.models.weights import CONFIG_FILE, WEIGHTS_FILE, save_weights
+
+    output = output if output is not None else Path(f"{arch}_x{scale}")
+    try:
+        if (output / WEIGHTS_FILE).exists() and not overwrite:
+            raise SuperresError(f"{output} already holds {WEIGHTS_FILE}; give --overwrite to replace it, or another -o")
+        if output.exists() and not output.is_dir():
+            raise SuperresError(f"{output} is a file; give a folder with -o")
+        start = time.perf_counter()
+        path = fetch(source, sha256)
+        record = {"source": source, "sha256": file_sha256(path), **({"origin": origin} if origin else {})}
+        weights = import_official(path, arch, scale, record)
+        seconds = time.perf_counter() - start
+        output.mkdir(parents=True, exist_ok=True)
+        save_weights(output, weights)
+    except SuperresError as exc:
+        raise click.ClickException(str(exc)) from None
+    parameters = count_parameters(weights.build())
+    pretrained = weights.config["pretrained"]
+    click.echo(f"{arch} x{scale}: {pretrained['tensors']} tensors, {parameters:,} parameters from {path.name} "
+               f"({pretrained['format']}) in {seconds:.2f} s -> {output}/{WEIGHTS_FILE} + {CONFIG_FILE}", err=True)
 
 
 @main.command()

@@ -1,7 +1,8 @@
 """The project's pipelines, registered explicitly.
 
 ``download`` -> ``prepare`` (and ``benchmarks``) -> one pipeline per architecture key (train,
-then evaluate, once per seed of ``seeds``) -> ``report``. ``__default__`` runs them all.
+then evaluate, once per seed of ``seeds``) and ``pretrained`` (import, then evaluate, once per
+checkpoint of ``pretrained``) -> ``report``. ``__default__`` runs them all.
 (``find_pipelines`` is not used: under ``--pipelines=X`` it loads selectively and misses
 pipelines built from a template.)
 """
@@ -16,7 +17,8 @@ from kedro.utils import find_kedro_project
 
 from superres.errors import ConfigError
 from superres.models import REGISTRY
-from superres.pipelines import architecture, benchmarks, download, prepare, report
+from superres.params.pretrained import check_name
+from superres.pipelines import architecture, benchmarks, download, prepare, pretrained, report
 
 PARAMS_FILE = "params.yaml"
 
@@ -33,16 +35,28 @@ def check_seeds(value: object) -> list[int]:
     return list(value)
 
 
-def project_seeds(start: Path | None = None) -> list[int]:
-    """The ``seeds`` of the project's ``params.yaml`` (the file Kedro's parameters come from), or
-    ``[0]`` outside a project. The pipelines are built before Kedro has loaded its parameters, so
-    the registry reads this one key itself."""
+def _project_params(start: Path | None) -> dict:
+    """The project's ``params.yaml`` (the file Kedro's parameters come from), ``{}`` outside a project.
+    The pipelines are built before Kedro has loaded its parameters, so the registry reads the keys
+    that shape them (``seeds``, the names of ``pretrained``) itself."""
     root = find_kedro_project(start or Path.cwd())
     path = root / PARAMS_FILE if root is not None else None
     if path is None or not path.is_file():
-        return [0]
-    params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return check_seeds(params.get("seeds", [0]))
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def project_seeds(start: Path | None = None) -> list[int]:
+    """The ``seeds`` of the project's ``params.yaml``, or ``[0]`` outside a project."""
+    return check_seeds(_project_params(start).get("seeds", [0]))
+
+
+def project_pretrained(start: Path | None = None) -> list[str]:
+    """The names of the ``pretrained`` section of the project's ``params.yaml`` (none outside a project)."""
+    section = _project_params(start).get("pretrained") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"pretrained must be a mapping of names to checkpoints (or {{}}), got {section!r}")
+    return [check_name(str(name)) for name in section]
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -52,6 +66,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "prepare": prepare.create_pipeline(),
         "benchmarks": benchmarks.create_pipeline(),
         **{key: architecture.create_pipeline(key, seeds) for key in REGISTRY},
+        "pretrained": pretrained.create_pipeline(project_pretrained()),
         "report": report.create_pipeline(),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))

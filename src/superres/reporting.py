@@ -291,6 +291,8 @@ def machines_table(configs: Runs[Mapping], timings: Runs[Mapping] | None = None)
     for role, runs in (("train", configs), ("evaluate", timings or {})):
         for arch, by_seed in runs.items():
             for seed, record in by_seed.items():
+                if role == "train" and record.get("pretrained"):
+                    continue  # imported, not trained: only its evaluation ran here
                 machine = record.get("machine") or {}
                 key = json.dumps(machine, sort_keys=True, default=str)
                 made = groups.setdefault(key, (machine, {}))[1].setdefault(arch, {})

@@ -107,7 +107,8 @@ BATCH_NORM = ["unet", "srresnet", "srgan"]
 
 
 def test_registry_holds_exactly_the_zoo():
-    zoo = ["bicubic", "srcnn", "vdsr", "edsr", "unet", "lapsrn", "autoencoder", "srresnet", "srgan", "esrgan"]
+    zoo = ["bicubic", "srcnn", "vdsr", "edsr", "unet", "lapsrn", "lapsrn_lai", "autoencoder", "srresnet", "srgan",
+           "esrgan", "fsrcnn", "imdn", "rlfn", "span"]
     assert list(REGISTRY) == zoo
     assert REGISTRY["srgan"] is REGISTRY["srresnet"] is SRResNet
     assert REGISTRY["esrgan"] is RRDBNet

@@ -33,7 +33,7 @@ def test_the_zoo_is_compared_and_recorded(tmp_path_factory):
         "all_sr_images": images,
     }
     keys = ("test_hr", "test_lr", "tracking_uri", "params:architectures", "params:seeds", "params:prepare",
-            "params:report", "params:profile", "params:tracking")
+            "params:report", "params:profile", "params:tracking", "params:pretrained")
 
     out = run(create_pipeline(), {**inputs, **{key: entries[key] for key in keys}})
 

@@ -6,6 +6,9 @@ plus one entry in ``REGISTRY`` and one section in ``params.yaml``. Every model c
 scales it supports in ``SCALES`` and refuses others with a ConfigError naming ``prepare.scale``.
 ``srgan`` and ``esrgan`` are generators (SRResNet, RRDBNet) meant for adversarial training; their
 discriminators are built by ``create_discriminator(name, **cfg)`` from ``DISCRIMINATORS``.
+
+Every section also takes ``color``: ``rgb`` (the default) or ``y``, a one-channel network on the
+luminance of the image, as the early papers trained theirs (:mod:`superres.models.ychannel`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,18 @@ from superres.models.autoencoder import Autoencoder
 from superres.models.bicubic import Bicubic
 from superres.models.discriminators import SRGANDiscriminator, VGGStyleDiscriminator
 from superres.models.edsr import EDSR
+from superres.models.fsrcnn import FSRCNN
+from superres.models.imdn import IMDN
 from superres.models.lapsrn import LapSRN
+from superres.models.lapsrn_lai import LapSRNLai
+from superres.models.rlfn import RLFN
 from superres.models.rrdbnet import RRDBNet
+from superres.models.span import SPAN
 from superres.models.srcnn import SRCNN
 from superres.models.srresnet import SRResNet
 from superres.models.unet import UNet
 from superres.models.vdsr import VDSR
+from superres.models.ychannel import COLORS, YChannel
 
 REGISTRY: dict[str, type[nn.Module]] = {
     "bicubic": Bicubic,
@@ -35,10 +44,15 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "edsr": EDSR,
     "unet": UNet,
     "lapsrn": LapSRN,
+    "lapsrn_lai": LapSRNLai,  # the LapSRN of Lai et al. 2017 as released; `lapsrn` is the project's variant
     "autoencoder": Autoencoder,
     "srresnet": SRResNet,
     "srgan": SRResNet,  # SRGAN is the SRResNet generator trained adversarially
     "esrgan": RRDBNet,
+    "fsrcnn": FSRCNN,
+    "imdn": IMDN,
+    "rlfn": RLFN,
+    "span": SPAN,
 }
 
 DISCRIMINATORS: dict[str, type[nn.Module]] = {
@@ -68,20 +82,31 @@ def _check_arguments(cls: type[nn.Module], cfg: dict[str, Any], where: str) -> N
             raise ConfigError(f"{where}.{key} must be a number, got {value!r}; change it in params.yaml")
 
 
-def create_model(name: str, *, scale: int, **cfg: Any) -> nn.Module:
+def create_model(name: str, *, scale: int, color: str = "rgb", **cfg: Any) -> nn.Module:
     """Build the architecture ``name`` for an upscaling factor ``scale`` from its config keys.
 
-    A wrong key or value is a ConfigError naming ``<name>.model.<key>``, found before the
-    constructor runs where it can be (unknown keys, counts that are not positive integers);
-    any other refusal of the constructor is reported with the values it was given."""
+    ``color="y"`` builds it with one channel and wraps it in :class:`YChannel`. A wrong key or
+    value is a ConfigError naming ``<name>.model.<key>``, found before the constructor runs where
+    it can be (unknown keys, counts that are not positive integers); any other refusal of the
+    constructor is reported with the values it was given."""
     try:
         cls = REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
         raise ConfigError(f"unknown architecture {name!r}; known architectures: {known}") from None
+    if color not in COLORS:
+        raise ConfigError(f"{name}.model.color must be one of {', '.join(COLORS)}, got {color!r}; "
+                          "change it in params.yaml")
+    if color == "y":
+        if cfg.setdefault("channels", 1) != 1:
+            raise ConfigError(f"{name}.model: color: y runs a one-channel network, but channels is "
+                              f"{cfg['channels']!r}; remove channels or set it to 1")
+        if name == "bicubic":
+            raise ConfigError("bicubic.model.color: bicubic has no network to run on the luminance; remove color")
     _check_arguments(cls, cfg, f"{name}.model")
     try:
-        return cls(scale=scale, **cfg)
+        model = cls(scale=scale, **cfg)
+        return YChannel(model, scale) if color == "y" else model
     except ConfigError:
         raise
     except (TypeError, ValueError, RuntimeError) as exc:

@@ -7,6 +7,17 @@ n_feats=64, res_scale=1``; the full model ``n_resblocks=32, n_feats=256, res_sca
 The DIV2K RGB mean is subtracted at the input and added back at the output (a fixed buffer,
 not a parameter).
 
+Checked against the authors' code (EDSR-PyTorch, ``src/model/edsr.py`` and ``common.py``): the same
+head, residual blocks (conv-ReLU-conv, the branch multiplied by ``res_scale``), closing conv and long
+skip, the same upsampler (conv to 4 (9) x ``n_feats`` + pixel shuffle per x2 (x3) step, no
+activation) and tail; every convolution has a bias and zero padding of 1; the initialisation is
+PyTorch's default in both, and the parameter counts are the reference ones. The mean shift: the
+authors' ``MeanShift`` is a frozen 1x1 convolution subtracting ``rgb_range * mean`` from images in
+[0, ``rgb_range``] (255 for their models); here the images are in [0, 1] and the same mean is
+subtracted as a buffer, so it is neither a parameter nor in the state dict. Every layer scales with
+its input, so a network of theirs (on [0, 255]) is this one with its biases divided by 255.
+With ``channels=1`` the red channel's mean is used (the authors' code is RGB only).
+
 Input: N x 3 x h x w in [0, 1]. Output: N x 3 x (scale*h) x (scale*w). Scales 2, 3, 4 and 8.
 """
 

@@ -1,8 +1,9 @@
 """Building blocks shared by several architectures of the zoo.
 
 Scale checks (every model refuses an unsupported ``prepare.scale`` with a :class:`ConfigError`),
-3x3 convolutions, sub-pixel upsampling, the [0, 1] <-> [-1, 1] conversion and the
-pad-to-a-multiple / crop pair that lets encoder-decoder networks take any input size.
+3x3 convolutions, sub-pixel upsampling, BasicSR's scaled Kaiming initialisation, the [0, 1] <-> [-1, 1]
+conversion, the pad-to-a-multiple / crop pair that lets encoder-decoder networks take any input size,
+and the renaming of a published checkpoint's tensors by an explicit table.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from superres.errors import ConfigError
+from superres.errors import ConfigError, WeightsError
 
 
 def format_scales(scales: tuple[int, ...]) -> str:
@@ -40,6 +41,18 @@ def check_scale(architecture: str, scale: object, scales: tuple[int, ...], *, an
 
 def conv3x3(in_channels: int, out_channels: int, *, bias: bool = True) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias)
+
+
+def scaled_kaiming_(convs: list[nn.Conv2d], scale: float) -> None:
+    """BasicSR's ``default_init_weights(convs, scale)``: Kaiming-normal weights (fan-in, gain sqrt(2)),
+    multiplied by ``scale``, and zero biases. A residual branch initialised with ``scale=0.1`` starts
+    close to zero, so its block starts close to the identity."""
+    for conv in convs:
+        nn.init.kaiming_normal_(conv.weight)
+        with torch.no_grad():
+            conv.weight.mul_(scale)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
 
 
 def subpixel_steps(scale: int, n_feats: int, activation: type[nn.Module] | None = None) -> list[nn.Module]:
@@ -84,3 +97,26 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x[..., : size[0], : size[1]]
+
+
+def renamed(state: dict[str, torch.Tensor], table: dict[str, str], expected: dict[str, torch.Tensor],
+            architecture: str) -> dict[str, torch.Tensor]:
+    """The tensors of a published checkpoint under the model's names, by ``table`` (theirs -> ours).
+
+    Every key of ``state`` must be in ``table`` and every entry of ``table`` in ``state`` (a
+    :class:`WeightsError` lists the unknown and the missing keys), and each tensor must have the shape
+    the model (its ``state_dict()``: ``expected``) has under the new name.
+    """
+    unknown, missing = sorted(set(state) - set(table)), sorted(set(table) - set(state))
+    if unknown or missing:
+        raise WeightsError(f"not the {architecture} checkpoint this table reads: "
+                           + "; ".join(f"{what} key(s) {', '.join(keys)}"
+                                       for what, keys in (("unknown", unknown), ("missing", missing)) if keys))
+    converted = {}
+    for key, tensor in state.items():
+        name = table[key]
+        if tensor.shape != expected[name].shape:
+            raise WeightsError(f"{architecture} checkpoint: {key} has shape {tuple(tensor.shape)}, the network its "
+                               f"other tensors describe needs {tuple(expected[name].shape)} there")
+        converted[name] = tensor
+    return converted

@@ -11,6 +11,15 @@ final conv. The paper's network is ``n_blocks=23, n_feats=64, growth=32`` (16,69
 at x4). The state-dict names follow the ones the ESRGAN authors published (``conv_first``,
 ``body.<i>.rdb<j>.conv<k>``, ``conv_body``, ``conv_up<i>``, ``conv_hr``, ``conv_last``).
 
+Checked against the paper and BasicSR's ``rrdbnet_arch.py`` (the authors' code): the same blocks,
+residual scaling (0.2), biases on every convolution, zero padding, nearest-neighbour upsampling and
+LeakyReLU 0.2. Initialisation as both ("smaller initialisation", one of the paper's changes): the
+convolutions of every dense block start from Kaiming-normal weights scaled by 0.1 and zero biases
+(BasicSR's ``default_init_weights(..., 0.1)``); the other convolutions keep PyTorch's default, as
+in BasicSR. Deliberate difference: other scales than the paper's x4 take log2(scale) upsampling
+steps; BasicSR's x2 model (Real-ESRGAN's) instead pixel-unshuffles the input by 2 and keeps the
+two x2 steps, so its x2 weights do not fit this module.
+
 Input: N x 3 x h x w in [0, 1]. Output: N x 3 x (scale*h) x (scale*w), not clipped.
 Scales 2, 4 and 8.
 """
@@ -23,9 +32,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from superres.models.layers import check_scale, conv3x3
+from superres.models.layers import check_scale, conv3x3, scaled_kaiming_
 
 RESIDUAL_SCALE = 0.2
+INIT_SCALE = 0.1  # the dense blocks' Kaiming-normal start, scaled (ESRGAN's smaller initialisation)
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -38,6 +48,7 @@ class ResidualDenseBlock(nn.Module):
         for k in range(1, 5):
             self.add_module(f"conv{k}", conv3x3(n_feats + (k - 1) * growth, growth))
         self.conv5 = conv3x3(n_feats + 4 * growth, n_feats)
+        scaled_kaiming_([getattr(self, f"conv{k}") for k in range(1, 6)], INIT_SCALE)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]

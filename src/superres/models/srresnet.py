@@ -7,9 +7,27 @@ the head; sub-pixel upsampling by x2 steps, each followed by PReLU (one x3 step 
 and a 9x9 tail convolution back to the image. The paper's network is ``n_blocks=16,
 n_feats=64``. Batch normalisation makes eval mode (running statistics) differ from train mode.
 
-The convolutions of the residual branches start from Kaiming-normal weights scaled by 0.1 (as
-BasicSR initialises SRResNet and RRDB): each block starts close to the identity, so a small
-network at a high learning rate does not land on a different solution for every seed.
+Checked against the paper, BasicSR (``srresnet_arch.py``: its MSRResNet is a modified network without
+batch normalisation, 3x3 head, LeakyReLU and a bilinear skip; ``arch_util.default_init_weights``) and
+the PyTorch port with batch normalisation (Lornatang/SRGAN-PyTorch). The same structure as the paper
+and that port: 9x9 head and tail, conv-BN-PReLU-conv-BN blocks, a conv-BN closing the body, PReLU
+after each pixel shuffle, zero padding. Deliberate differences, each kept for the weights already
+trained with this module:
+
+- initialisation: the convolutions of the residual branches start as BasicSR's
+  ``default_init_weights(..., 0.1)`` (Kaiming-normal weights scaled by 0.1, zero biases), the other
+  convolutions from PyTorch's default; the port draws every convolution Kaiming-normal unscaled and
+  sets every BN weight to 1, as here. The 0.1 does not make the blocks start close to the
+  identity: in training mode each branch ends in a batch normalisation, which rescales the branch to
+  unit variance whatever the scale of its weights (it shrinks the branch only in eval mode, before
+  the running statistics are learned). A near-identity start would need the closing BN's weight
+  scaled instead, which no reference does;
+- biases: the convolutions before a batch normalisation keep their bias (the port has none there:
+  the normalisation subtracts it, so it never learns), 2 * n_feats * n_blocks + n_feats idle
+  parameters;
+- PReLU: one slope per activation (PyTorch's default, as the port); the paper does not say;
+- range: the paper scales the HR images to [-1, 1]; here the output is in [0, 1] like the input,
+  which the last (linear) convolution absorbs (weights halved, bias halved plus 0.5).
 
 Input: N x 3 x h x w in [0, 1]. Output: N x 3 x (scale*h) x (scale*w), not clipped (no final
 activation). Scales 2, 3, 4 and 8.
@@ -20,7 +38,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from superres.models.layers import check_scale, conv3x3, subpixel_steps
+from superres.models.layers import check_scale, conv3x3, scaled_kaiming_, subpixel_steps
 
 RESIDUAL_INIT_SCALE = 0.1  # BasicSR's scale of the residual branches' initial weights
 
@@ -35,10 +53,7 @@ class ResidualBlock(nn.Module):
             conv3x3(n_feats, n_feats),
             nn.BatchNorm2d(n_feats),
         )
-        for conv in (self.body[0], self.body[3]):
-            nn.init.kaiming_normal_(conv.weight)
-            conv.weight.data.mul_(init_scale)
-            nn.init.zeros_(conv.bias)
+        scaled_kaiming_([self.body[0], self.body[3]], init_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from superres.errors import ConfigError, SuperresError
 from superres.params.prepare import PrepareParams
+from superres.params.pretrained import ROW_PREFIX
 from superres.tracking import KIND_TAG, Tracker
 
 if TYPE_CHECKING:
@@ -62,6 +63,29 @@ def by_run(partitions: Lazy, suffix: str, architectures: list[str], seeds: list[
     return {a: {s: partitions[f"{a}/seed{s}/{suffix}"]() for s in seeds} for a in architectures}
 
 
+def pretrained_runs(partitions: Lazy, suffix: str, pretrained: Mapping[str, Any] | None) -> dict[str, dict[int, Any]]:
+    """``pretrained/<name>/<suffix>`` of every checkpoint of ``params:pretrained``, as one run (seed 0)
+    of the row ``pretrained:<name>``. A missing one is an error naming the stage that makes it."""
+    names = list(pretrained or {})
+    missing = [name for name in names if f"pretrained/{name}/{suffix}" not in partitions]
+    if missing:
+        file = WRITTEN_BY.get(suffix, (suffix, ""))[0]
+        raise SuperresError(f"the pretrained checkpoint(s) {', '.join(missing)} have no {file}; make them with "
+                            f"`dvc repro pretrained@{missing[0]}` (or `kedro run --pipelines=pretrained "
+                            f"--namespaces=pretrained.{missing[0]}`)")
+    return {f"{ROW_PREFIX}{name}": {0: partitions[f"pretrained/{name}/{suffix}"]()} for name in names}
+
+
+def _noted(configs: dict[str, dict[int, Any]]) -> dict[str, dict[int, Any]]:
+    """The configs of imported checkpoints with the note the report shows beside their rows."""
+    for by_seed in configs.values():
+        for config in by_seed.values():
+            source = config.get("pretrained", {})
+            config.setdefault("notes", []).append(
+                f"pretrained: {source.get('origin') or source.get('source', 'published')} weights, measured here")
+    return configs
+
+
 def compare(
     per_image: Lazy,
     configs: Lazy,
@@ -69,18 +93,20 @@ def compare(
     architectures: list[str],
     seeds: list[int],
     prepare: Mapping[str, Any],
+    pretrained: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, str, Comparison]:
     """The comparison of ``architectures`` over ``seeds`` on the test split and on the benchmark sets
-    (with the published reference rows): comparison.csv, benchmarks.csv, the Markdown report, and
-    the whole comparison for the plots, the page and MLflow."""
+    (with the published reference rows), and of the published checkpoints of ``pretrained`` measured
+    here (rows ``pretrained:<name>``): comparison.csv, benchmarks.csv, the Markdown report, and the
+    whole comparison for the plots, the page and MLflow."""
     from superres.reporting import build_comparison, published_table, to_markdown
 
     scale = PrepareParams.from_params(prepare).scale
     comparison = build_comparison(
-        by_run(per_image, "per_image", architectures, seeds),
-        by_run(configs, "config", architectures, seeds),
-        by_run(timings, "timing", architectures, seeds),
-        by_run(per_image, "benchmarks", architectures, seeds),
+        by_run(per_image, "per_image", architectures, seeds) | pretrained_runs(per_image, "per_image", pretrained),
+        by_run(configs, "config", architectures, seeds) | _noted(pretrained_runs(configs, "config", pretrained)),
+        by_run(timings, "timing", architectures, seeds) | pretrained_runs(timings, "timing", pretrained),
+        by_run(per_image, "benchmarks", architectures, seeds) | pretrained_runs(per_image, "benchmarks", pretrained),
         scale=scale,
     )
     log.info("comparison on the test split over seeds %s:\n%s", seeds, comparison.table.to_string(index=False))

@@ -13,7 +13,7 @@ def create_pipeline() -> Pipeline:
             Node(
                 compare,
                 inputs=["all_per_image_metrics", "all_model_configs", "all_timings", "params:architectures",
-                        "params:seeds", "params:prepare"],
+                        "params:seeds", "params:prepare", "params:pretrained"],
                 outputs=["comparison_table", "benchmark_table", "comparison_markdown", "comparison"],
                 name="compare",
             ),

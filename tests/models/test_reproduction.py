@@ -1,0 +1,61 @@
+"""The papers' own checkpoints, measured here: imported with `superres import`'s code and evaluated on
+Set5 and Set14 with the project's evaluation (modcrop, MATLAB bicubic LR rounded to 8 bits, PSNR-Y with
+`scale` pixels shaved), each must reproduce its published PSNR-Y: within 0.05 dB for the authors'
+weights, 0.15 dB for ports (whose own evaluation may differ slightly). The published numbers are those
+the fixtures' SOURCES.md cites (the paper, or the port's README)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from superres.evaluation import evaluate_model, folder_pairs
+from superres.models.official import import_official
+
+PRETRAINED = Path(os.environ.get("SUPERRES_PRETRAINED", ROOT.parent / "shared" / "pretrained"))
+DATASETS = Path(os.environ.get("SUPERRES_BENCHMARKS", ROOT.parent / "shared" / "datasets"))
+AUTHORS, PORT = 0.05, 0.15
+
+# checkpoint, architecture, scale, set, published PSNR-Y, tolerance
+PUBLISHED = [
+    ("imdn_x2.pth", "imdn", 2, "set5", 38.00, AUTHORS),
+    ("imdn_x3.pth", "imdn", 3, "set5", 34.36, AUTHORS),
+    ("imdn_x4.pth", "imdn", 4, "set5", 32.21, AUTHORS),
+    ("imdn_x2.pth", "imdn", 2, "set14", 33.63, AUTHORS),
+    ("imdn_x3.pth", "imdn", 3, "set14", 30.32, AUTHORS),
+    ("imdn_x4.pth", "imdn", 4, "set14", 28.58, AUTHORS),
+    ("lapsrn_official_x2.mat", "lapsrn_lai", 2, "set5", 37.52, AUTHORS),
+    ("lapsrn_official_x4.mat", "lapsrn_lai", 4, "set5", 31.54, AUTHORS),
+    ("lapsrn_official_x4.mat", "lapsrn_lai", 4, "set14", 28.19, AUTHORS),
+    ("vdsr_twtygqyy_epoch50.pth", "vdsr", 2, "set5", 37.65, PORT),
+    ("vdsr_twtygqyy_epoch50.pth", "vdsr", 3, "set5", 33.77, PORT),
+    ("vdsr_twtygqyy_epoch50.pth", "vdsr", 4, "set5", 31.45, PORT),
+    ("fsrcnn_x2.pth", "fsrcnn", 2, "set5", 37.12, PORT),
+    ("fsrcnn_x3.pth", "fsrcnn", 3, "set5", 33.22, PORT),
+    ("fsrcnn_x4.pth", "fsrcnn", 4, "set5", 30.50, PORT),
+    ("srcnn_915_x2.pth", "srcnn", 2, "set5", 36.25, PORT),
+]
+
+
+@functools.cache
+def measured(checkpoint: str, architecture: str, scale: int) -> dict[str, float]:
+    """Set5 and Set14 PSNR-Y / SSIM-Y of the imported checkpoint, in fp32 (the papers' precision)."""
+    weights = import_official(PRETRAINED / checkpoint, architecture, scale)
+    with tempfile.TemporaryDirectory() as work:
+        sets = folder_pairs([DATASETS / "Set5", DATASETS / "Set14"], [scale], work, max_pixels=10**8)
+        return evaluate_model(weights, benchmarks=sets, device="cpu", latency=False, precision="fp32").means
+
+
+@pytest.mark.skipif(not PRETRAINED.is_dir() or not (DATASETS / "Set14").is_dir(),
+                    reason=f"the published checkpoints ({PRETRAINED}) or Set5/Set14 ({DATASETS}) are not here "
+                           "(SUPERRES_PRETRAINED, SUPERRES_BENCHMARKS)")
+@pytest.mark.parametrize(("checkpoint", "architecture", "scale", "dataset", "published", "tolerance"), PUBLISHED,
+                         ids=[f"{c}-{d}" for c, _, _, d, _, _ in PUBLISHED])
+def test_the_published_psnr_is_reproduced(checkpoint, architecture, scale, dataset, published, tolerance):
+    got = measured(checkpoint, architecture, scale)[f"{dataset}_x{scale}/psnr_y"]
+    assert abs(got - published) <= tolerance, f"{checkpoint} on {dataset} x{scale}: {got:.3f} dB, published {published}"
