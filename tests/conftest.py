@@ -31,7 +31,7 @@ SMALL_MODELS = {  # every architecture at a small size: fast on a CPU, the same 
     "edsr": {"n_resblocks": 2, "n_feats": 16},
     "unet": {"n_feats": 8, "depth": 2},
     "lapsrn": {"n_feats_in": 32, "n_feats": 16, "n_blocks": 3},
-    "lapsrn_lai": {"n_feats": 16, "depth": 2},
+    "lapsrn_lai": {"n_feats": 32, "depth": 2},
     "autoencoder": {"n_feats": 8, "depth": 2},
     "srresnet": {"n_blocks": 2, "n_feats": 16},
     "srgan": {"n_blocks": 2, "n_feats": 16},
@@ -58,15 +58,34 @@ def write_benchmark_photos(folder: Path) -> None:
     Image.fromarray(skimage.data.hubble_deep_field()[:100, :126]).save(folder / "hubble.png")
 
 
+PORT_CHECKPOINT = "pretrained_port/srcnn_x2.pth"  # in the project copy: a checkpoint laid out as a published port's
+
+
+def write_port_checkpoint(path: Path) -> None:
+    """An SRCNN 9-1-5 on Y with the key names of a published port (features.0, map.0, reconstruction)
+    whose weights pass the bicubic-upsampled Y through unchanged (a centred delta at each layer): as
+    a model, it is bicubic."""
+    import torch
+
+    first, mapping, last = torch.zeros(8, 1, 9, 9), torch.zeros(4, 8, 1, 1), torch.zeros(1, 4, 5, 5)
+    first[0, 0, 4, 4] = mapping[0, 0] = last[0, 0, 2, 2] = 1.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"features.0.weight": first, "features.0.bias": torch.zeros(8), "map.0.weight": mapping,
+                "map.0.bias": torch.zeros(4), "reconstruction.weight": last, "reconstruction.bias": torch.zeros(1)},
+               path)
+
+
 def tiny_params(params: dict) -> dict:
     """A profile small enough for a test: eight embedded photographs, a few iterations, every
     architecture. The GANs find no VGG19 weights (a path that does not exist), so they train
     without the perceptual term, as the default profile does offline. Benchmarks: a folder of
-    three photographs at x2 and x3, and Set5 when it is found beside the project."""
+    three photographs at x2 and x3, and Set5 when it is found beside the project. One published
+    checkpoint (:func:`write_port_checkpoint`) is imported and measured beside them."""
     params["profile"] = "tiny"
     params["seeds"] = [0]
     params["benchmarks"].update(folders={"mine": BENCHMARK_FOLDER, **({"set5": str(SET5)} if SET5.is_dir() else {})},
                                 scales=[2, 3])
+    params["pretrained"] = {"port_x2": {"source": PORT_CHECKPOINT, "arch": "srcnn", "scale": 2, "origin": "a port"}}
     params["data"]["names"] = ["astronaut", "camera", "chelsea", "coffee", "coins", "rocket", "moon", "text"]
     params["prepare"].update(patch_size=32, stride=64)
     params["train"].update(iterations=40, batch_size=8, val_every=20, log_every=5, checkpoint_every=20)
@@ -107,6 +126,7 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
     copy_project(copy)
     params = tiny_params(yaml.safe_load((copy / "params.yaml").read_text()))
     write_benchmark_photos(copy / BENCHMARK_FOLDER)
+    write_port_checkpoint(copy / PORT_CHECKPOINT)
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}", KEDRO_DISABLE_TELEMETRY="true",

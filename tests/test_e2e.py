@@ -38,7 +38,7 @@ def test_outputs_of_every_stage(project):
     html = (root / "data/08_reporting/report.html").read_text()
     assert "<table" in html and html.count("data:image/png;base64,") > len(ARCHS)
     table = pd.read_csv(root / "data/08_reporting/comparison.csv")
-    assert sorted(table["architecture"]) == sorted(ARCHS) and (table["latency_ms"] > 0).all()
+    assert sorted(table["architecture"]) == sorted([*ARCHS, "pretrained:port_x2"]) and (table["latency_ms"] > 0).all()
     plots = sorted(p.name for p in (root / "data/08_reporting/plots").iterdir())
     assert plots == ["difference_vs_bicubic.png", "gain_over_bicubic.png", "psnr_on_benchmarks.png",
                      "psnr_vs_latency.png",
@@ -99,7 +99,7 @@ def test_mlflow_has_one_run_per_architecture_with_the_same_keys(project):
     root, _ = project
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("superres")
-    runs = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_name != "report"]
+    runs = client.search_runs([experiment.experiment_id], "tags.`superres.kind` = 'architecture'")
     assert sorted(r.info.run_name for r in runs) == sorted(ARCHS)
     dvc_metrics = {a: json.loads((root / f"data/08_reporting/{a}/seed0/metrics.json").read_text()) for a in ARCHS}
     for run_ in runs:
@@ -132,6 +132,33 @@ def test_the_report_is_a_run_of_its_own(project):
     edsr = json.loads((root / "data/08_reporting/edsr/seed0/metrics.json").read_text())
     assert report.data.metrics["edsr.test/psnr_y"] == pytest.approx(edsr["test/psnr_y"])
     assert report.data.metrics["edsr.mine_x2/psnr_y"] == pytest.approx(edsr["mine_x2/psnr_y"])
+
+
+def test_a_published_checkpoint_is_imported_measured_and_compared(project):
+    """params.yaml's `pretrained` entry (a port's checkpoint whose network computes bicubic on Y): its
+    own DVC stage imports it, measures it as the trained models are measured, records an MLflow run
+    with the same keys, and the report shows its row beside them."""
+    root, env = project
+    assert "pretrained@port_x2" in run(["dvc", "stage", "list"], root, env).stdout
+    config = json.loads((root / "data/06_models/pretrained/port_x2/config.json").read_text())
+    assert config["architecture"] == "srcnn" and config["model"]["color"] == "y"
+    assert config["pretrained"]["origin"] == "a port" and config["pretrained"]["source"].endswith("srcnn_x2.pth")
+    metrics = json.loads((root / "data/08_reporting/pretrained/port_x2/metrics.json").read_text())
+    assert set(metrics) == {f"{d}/{m}" for d in ["test", *(f"{b}_x2" for b in BENCHMARKS)] for m in METRICS}
+    bicubic = json.loads((root / "data/08_reporting/bicubic/seed0/metrics.json").read_text())
+    for key in ("test/psnr_y", "mine_x2/psnr_y"):  # bicubic on Y, and the chroma by bicubic: bicubic's PSNR-Y
+        assert metrics[key] == pytest.approx(bicubic[key], abs=0.05)
+    table = pd.read_csv(root / "data/08_reporting/comparison.csv").set_index("architecture")
+    assert table.loc["pretrained:port_x2", "test/psnr_y"] == pytest.approx(metrics["test/psnr_y"])
+    assert "pretrained: a port weights, measured here" in table.loc["pretrained:port_x2", "notes"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("superres")
+    (record,) = client.search_runs([experiment.experiment_id], "attributes.run_name = 'pretrained:port_x2'")
+    assert record.data.tags["superres.kind"] == "pretrained"
+    assert record.data.metrics["test/psnr_y"] == pytest.approx(metrics["test/psnr_y"])
+    report = client.search_runs([experiment.experiment_id], "attributes.run_name = 'report'",
+                                order_by=["attributes.start_time DESC"])[0]
+    assert report.data.metrics["pretrained:port_x2.test/psnr_y"] == pytest.approx(metrics["test/psnr_y"])
 
 
 def test_second_repro_is_a_fast_no_op(project):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from PIL import Image
 
 from superres.evaluation import evaluate_model, folder_pairs
 from superres.models.official import import_official
@@ -44,10 +45,16 @@ PUBLISHED = [
 
 @functools.cache
 def measured(checkpoint: str, architecture: str, scale: int) -> dict[str, float]:
-    """Set5 and Set14 PSNR-Y / SSIM-Y of the imported checkpoint, in fp32 (the papers' precision)."""
+    """Set5 and Set14 (gray images as RGB, as the authors read them) PSNR-Y / SSIM-Y of the imported
+    checkpoint, in fp32 (the papers' precision)."""
     weights = import_official(PRETRAINED / checkpoint, architecture, scale)
     with tempfile.TemporaryDirectory() as work:
-        sets = folder_pairs([DATASETS / "Set5", DATASETS / "Set14"], [scale], work, max_pixels=10**8)
+        set14 = Path(work) / "set14"
+        set14.mkdir()
+        for image in sorted((DATASETS / "Set14").glob("*.png")):
+            with Image.open(image) as img:
+                img.convert("RGB").save(set14 / image.name)
+        sets = folder_pairs([DATASETS / "Set5", set14], [scale], Path(work) / "pairs", max_pixels=10**8)
         return evaluate_model(weights, benchmarks=sets, device="cpu", latency=False, precision="fp32").means
 
 

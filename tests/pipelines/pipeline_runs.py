@@ -129,7 +129,8 @@ def zoo_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
         **{f"{namespace(arch, 0)}.checkpoints": folder / arch / "checkpoints" for arch in ZOO},
         **params_entries(params, "train", "prepare", "data", "tracking", "evaluate", "profile", "architectures",
-                         "seeds", "report", "pretrained", *(f"{arch}.{part}" for arch in ZOO for part in ("model", "train"))),
+                         "seeds", "report", "pretrained",
+                         *(f"{arch}.{part}" for arch in ZOO for part in ("model", "train"))),
     }
     assert set(entries) >= SHARED_INPUTS
     pipeline = sum((architecture_pipeline(arch, [0]) for arch in ZOO), Pipeline([]))

@@ -13,7 +13,7 @@ resolution:
    ``2h + 1`` output); a 3x3 convolution of those features gives the level's residual image. The next
    level continues from the doubled features (the feature branch).
 3. The image branch: each level upsamples the previous level's image (the input at the first) with
-   a learnt 4x4 transposed convolution of stride 2 (initialised bilinear in the paper) and adds the
+   a learnt 4x4 transposed convolution of stride 2 (initialised as bilinear upsampling, as in the paper) and adds the
    level's residual. The last level's image is the output.
 
 Each level has its own weights, as in the paper; sharing them across levels, and recursive blocks,
@@ -54,6 +54,11 @@ class Level(nn.Module):
         self.up = nn.ConvTranspose2d(n_feats, n_feats, 3, stride=2)
         self.residual = conv3x3(n_feats, channels)
         self.image_up = nn.ConvTranspose2d(channels, channels, 4, stride=2, padding=1, bias=False)
+        with torch.no_grad():  # as in the paper: the image branch starts as bilinear upsampling, channel by channel
+            taps = torch.tensor([0.25, 0.75, 0.75, 0.25])
+            self.image_up.weight.zero_()
+            for c in range(channels):
+                self.image_up.weight[c, c] = torch.outer(taps, taps)
 
     def forward(self, features: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = torch.nn.functional.leaky_relu(self.up(self.body(features))[..., :-1, :-1], 0.2)
