@@ -89,8 +89,8 @@ def test_metrics_are_dvc_metrics_with_the_literature_keys(project):
     for arch in ARCHS:
         values = metrics[f"data/08_reporting/{arch}/seed0/metrics.json"]
         assert set(values) == expected_keys(arch)
-        # 40 iterations barely train a model (SRResNet's residual branches start near zero): the bounds
-        # catch a broken pipeline, whose black or garbage images score under 10 dB
+        # 40 iterations barely train a model: the bounds catch a broken pipeline, whose black or garbage
+        # images score under 10 dB
         assert 10 < values["test/psnr_y"] < 60 and 0 < values["test/ssim_y"] <= 1
         assert 10 < values["mine_x2/psnr_y"] < 60 and 0 < values["mine_x2/ssim_y"] <= 1
 

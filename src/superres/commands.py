@@ -246,36 +246,40 @@ def export(model: str | None, arch: str | None, scale: int | None, model_config:
 
 @main.command(name="import")
 @click.argument("source")
-@click.option("--arch", required=True,
+@click.option("--arch", default=None,
               help="The project's architecture the weights are for, one with an import table: srcnn, fsrcnn, "
-                   "vdsr, lapsrn_lai, imdn, rlfn, span.")
-@click.option("--scale", required=True, type=click.IntRange(min=2),
-              help="The upscaling factor the weights were trained for.")
+                   "vdsr, lapsrn_lai, imdn, rlfn, span. Known names set it.")
+@click.option("--scale", default=None, type=click.IntRange(min=2),
+              help="The upscaling factor the weights were trained for. Known names set it.")
 @click.option("-o", "--output", default=None, type=click.Path(path_type=Path),
               help="Folder to write weights.safetensors and config.json into. Default: <arch>_x<scale>.")
 @click.option("--sha256", default=None, help="Expected SHA-256 of the checkpoint (checked before it is read).")
 @click.option("--origin", default=None,
               help="Who published the weights, kept in config.json (e.g. 'Hui et al. 2019').")
 @click.option("--overwrite", is_flag=True, help="Replace the weights already in the output folder.")
-def import_(source: str, arch: str, scale: int, output: Path | None, sha256: str | None, origin: str | None,
-            overwrite: bool) -> None:
-    """Import the published weights SOURCE (a path or an http(s) URL, downloaded once) into the project's format.
+def import_(source: str, arch: str | None, scale: int | None, output: Path | None, sha256: str | None,
+            origin: str | None, overwrite: bool) -> None:
+    """Import the published weights SOURCE into the project's format. SOURCE is a path, an http(s) URL
+    (downloaded once), or a known name such as imdn_x2 (the authors' URL and checksum; see the README).
 
     Reads PyTorch state dicts (zip or legacy), pickled whole modules (inertly: nothing in the file runs) and
     MatConvNet .mat files; maps every tensor to the architecture with an explicit table and refuses a
     checkpoint that does not fill it exactly. The folder it writes is what --model and the pipelines take."""
-    from superres.models.official import fetch, import_official
+    from superres.models.official import fetch, import_official, resolve
     from superres.models.weights import CONFIG_FILE, WEIGHTS_FILE, save_weights
 
-    output = output if output is not None else Path(f"{arch}_x{scale}")
     try:
+        name = source
+        source, arch, scale, sha256, origin = resolve(source, arch, scale, sha256, origin)
+        output = output if output is not None else Path(f"{arch}_x{scale}")
         if (output / WEIGHTS_FILE).exists() and not overwrite:
             raise SuperresError(f"{output} already holds {WEIGHTS_FILE}; give --overwrite to replace it, or another -o")
         if output.exists() and not output.is_dir():
             raise SuperresError(f"{output} is a file; give a folder with -o")
         start = time.perf_counter()
         path = fetch(source, sha256)
-        record = {"source": source, "sha256": file_sha256(path), **({"origin": origin} if origin else {})}
+        record = {"source": source, "sha256": file_sha256(path), **({"origin": origin} if origin else {}),
+                  **({"name": name} if name != source else {})}
         weights = import_official(path, arch, scale, record)
         seconds = time.perf_counter() - start
         output.mkdir(parents=True, exist_ok=True)

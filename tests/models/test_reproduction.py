@@ -42,6 +42,20 @@ PUBLISHED = [
     ("srcnn_915_x2.pth", "srcnn", 2, "set5", 36.25, PORT),
 ]
 
+# Published numbers these files do not give, and why (found, not guessed; see each reason). Strict: if
+# one starts to reproduce, the test says so.
+DO_NOT_REPRODUCE = {
+    ("fsrcnn_x3.pth", "set5"): "32.61 dB: the x3 file does not give the port's README number. Not the LR (PIL's "
+    "bicubic gives the same), not the alignment of the x3 deconvolution (the output shifted by one pixel is 4-6 dB "
+    "worse); x2 and x4 of the same port reproduce",
+    ("srcnn_915_x2.pth", "set5"): "8.2 dB: the weights are broken, not read wrongly (the port's own forward, padded "
+    "as in its test mode, gives the same output to 1e-5); a constant image comes out at about 7% of its value",
+}
+CASES = [pytest.param(*row, id=f"{row[0]}-{row[3]}-x{row[2]}",
+                      marks=[pytest.mark.xfail(strict=True, reason=DO_NOT_REPRODUCE[row[0], row[3]])]
+                      if (row[0], row[3]) in DO_NOT_REPRODUCE else [])
+         for row in PUBLISHED]
+
 
 @functools.cache
 def measured(checkpoint: str, architecture: str, scale: int) -> dict[str, float]:
@@ -61,8 +75,7 @@ def measured(checkpoint: str, architecture: str, scale: int) -> dict[str, float]
 @pytest.mark.skipif(not PRETRAINED.is_dir() or not (DATASETS / "Set14").is_dir(),
                     reason=f"the published checkpoints ({PRETRAINED}) or Set5/Set14 ({DATASETS}) are not here "
                            "(SUPERRES_PRETRAINED, SUPERRES_BENCHMARKS)")
-@pytest.mark.parametrize(("checkpoint", "architecture", "scale", "dataset", "published", "tolerance"), PUBLISHED,
-                         ids=[f"{c}-{d}" for c, _, _, d, _, _ in PUBLISHED])
+@pytest.mark.parametrize(("checkpoint", "architecture", "scale", "dataset", "published", "tolerance"), CASES)
 def test_the_published_psnr_is_reproduced(checkpoint, architecture, scale, dataset, published, tolerance):
     got = measured(checkpoint, architecture, scale)[f"{dataset}_x{scale}/psnr_y"]
     assert abs(got - published) <= tolerance, f"{checkpoint} on {dataset} x{scale}: {got:.3f} dB, published {published}"

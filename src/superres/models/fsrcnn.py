@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from superres.errors import WeightsError
-from superres.models.layers import check_scale
+from superres.models.layers import check_scale, renamed
 
 
 def conv_prelu(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
@@ -100,17 +100,4 @@ def from_official(state: dict[str, torch.Tensor], scale: int) -> tuple[dict[str,
                            + "; ".join(f"{what} key(s) {', '.join(keys)}"
                                        for what, keys in (("unknown", unknown), ("missing", missing)) if keys))
     model = FSRCNN(scale, **{k: v for k, v in config.items() if k != "color"})
-    return config, _checked(state, table, model.state_dict(), "FSRCNN")
-
-
-def _checked(state: dict[str, torch.Tensor], table: dict[str, str], expected: dict[str, torch.Tensor],
-             architecture: str) -> dict[str, torch.Tensor]:
-    """``state`` under this module's names, each tensor of the shape the model has there."""
-    converted = {}
-    for key, tensor in state.items():
-        name = table[key]
-        if tensor.shape != expected[name].shape:
-            raise WeightsError(f"{architecture} checkpoint: {key} has shape {tuple(tensor.shape)}, the network its "
-                               f"other tensors describe needs {tuple(expected[name].shape)} there")
-        converted[name] = tensor
-    return converted
+    return config, renamed(state, table, model.state_dict(), "FSRCNN")

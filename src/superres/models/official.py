@@ -24,11 +24,15 @@ The mapping is strict: a tensor the table does not know, a missing one or a shap
 
 from __future__ import annotations
 
+import csv
+import functools
 import pickle
 import re
 import urllib.parse
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +74,44 @@ _MAT_MAGIC = b"MATLAB"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+@dataclass(frozen=True)
+class Official:
+    """A published checkpoint known by name (``src/superres/reference/pretrained.csv``)."""
+
+    name: str
+    arch: str
+    scale: int
+    url: str
+    sha256: str
+    origin: str
+
+
+@functools.cache
+def official_checkpoints() -> dict[str, Official]:
+    """The published checkpoints the project knows by name: their authors' URL, checksum and origin."""
+    with resources.files("superres.reference").joinpath("pretrained.csv").open(encoding="utf-8") as f:
+        return {row["name"]: Official(**{**row, "scale": int(row["scale"])}) for row in csv.DictReader(f)}
+
+
+def resolve(source: str, arch: str | None, scale: int | None, sha256: str | None,
+            origin: str | None) -> tuple[str, str, int, str | None, str | None]:
+    """``(source, arch, scale, sha256, origin)``, a known name (``imdn_x2``) replaced by its URL, and its
+    architecture, scale, checksum and origin filling what is not given. A path or URL needs ``arch``
+    and ``scale``; a known name refuses values that contradict it."""
+    known = official_checkpoints().get(source)
+    if known is None:
+        if arch is None or scale is None:
+            raise WeightsError(f"{source}: give the architecture and scale of the checkpoint (--arch, --scale), "
+                               f"or one of the known names: {', '.join(official_checkpoints())}")
+        return source, arch, scale, sha256, origin
+    for what, given, value in (("architecture", arch, known.arch), ("scale", scale, known.scale),
+                               ("sha256", sha256, known.sha256)):
+        if given is not None and given != value:
+            raise WeightsError(f"{source} is the {known.arch} x{known.scale} checkpoint of {known.origin}; "
+                               f"its {what} is {value}, not {given}")
+    return known.url, known.arch, known.scale, known.sha256, origin or known.origin
+
+
 def fetch(source: str | Path, sha256: str | None = None, cache_dir: str | Path | None = None) -> Path:
     """The local file of ``source``: a path, or an http(s) URL downloaded once into ``cache_dir``
     (default: the project's download cache) and checked against ``sha256`` when it is given. A
@@ -107,7 +149,8 @@ def read_tensors(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         # Not tensors and containers only: a pickled module, read as inert data.
-        return module_state_dict(load_torch_file(path)), f"pickled PyTorch module ({kind} serialisation), read inertly"
+        state = module_state_dict(load_torch_file(path), source=path)
+        return state, f"pickled PyTorch module ({kind} serialisation), read inertly"
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
         raise WeightsError(f"{path} is neither a PyTorch checkpoint nor a MatConvNet .mat file ({exc})") from None
     return unwrap_state_dict(checkpoint, path), f"PyTorch state dict ({kind} serialisation)"

@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from superres.errors import WeightsError
-from superres.models.layers import check_scale, conv3x3
+from superres.models.layers import check_scale, conv3x3, renamed
 
 POOL = 7  # the max pooling of ESA: 7x7, stride 3
 
@@ -159,17 +159,4 @@ def from_official(state: dict[str, torch.Tensor], scale: int) -> tuple[dict[str,
         raise WeightsError(f"the RLFN checkpoint upsamples to {upsampler.shape[0]} maps, not the "
                            f"{config['channels'] * scale * scale} of x{scale}: give the weights of x{scale}")
     model = RLFN(scale, **config)
-    return config, _checked(state, table, model.state_dict(), "RLFN")
-
-
-def _checked(state: dict[str, torch.Tensor], table: dict[str, str], expected: dict[str, torch.Tensor],
-             architecture: str) -> dict[str, torch.Tensor]:
-    """``state`` under this module's names, each tensor of the shape the model has there."""
-    converted = {}
-    for key, tensor in state.items():
-        name = table[key]
-        if tensor.shape != expected[name].shape:
-            raise WeightsError(f"{architecture} checkpoint: {key} has shape {tuple(tensor.shape)}, the network its "
-                               f"other tensors describe needs {tuple(expected[name].shape)} there")
-        converted[name] = tensor
-    return converted
+    return config, renamed(state, table, model.state_dict(), "RLFN")

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from superres.errors import WeightsError
-from superres.models.layers import check_scale, conv3x3
+from superres.models.layers import check_scale, conv3x3, renamed
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -136,17 +136,4 @@ def from_official(state: dict[str, torch.Tensor], scale: int) -> tuple[dict[str,
         raise WeightsError(f"the SPAN checkpoint upsamples to {upsampler.shape[0]} maps, not the "
                            f"{config['channels'] * scale * scale} of x{scale}: give the weights of x{scale}")
     model = SPAN(scale, **config)
-    return config, _checked(state, table, model.state_dict(), "SPAN")
-
-
-def _checked(state: dict[str, torch.Tensor], table: dict[str, str], expected: dict[str, torch.Tensor],
-             architecture: str) -> dict[str, torch.Tensor]:
-    """``state`` under this module's names, each tensor of the shape the model has there."""
-    converted = {}
-    for key, tensor in state.items():
-        name = table[key]
-        if tensor.shape != expected[name].shape:
-            raise WeightsError(f"{architecture} checkpoint: {key} has shape {tuple(tensor.shape)}, the network its "
-                               f"other tensors describe needs {tuple(expected[name].shape)} there")
-        converted[name] = tensor
-    return converted
+    return config, renamed(state, table, model.state_dict(), "SPAN")

@@ -13,9 +13,10 @@ but the last, the global residual over the bicubic input). Initialisation as the
 normal weights (``kaiming_normal_``, fan-in) and zero biases; the port draws with fan-out, which is
 the same for the 64 -> 64 layers. With PyTorch's default start instead, the first of the paper's 20
 layers gets a gradient about 10^7 times smaller than the last (each ReLU layer divides the
-signal's variance by 6), which the paper's SGD cannot train; with He's, about 30 times. (With Adam on
-the default profile's 8 x 32 network PyTorch's start trained a little faster: 35.7-35.8 against
-34.7-35.4 dB on Set5 x2 after 600 iterations.) ``bias``: the paper's network has biases, the port's
+signal's variance by 6), which the paper's SGD cannot train; with He's, about 30 times. With Adam on
+the default profile's 8 x 32 network PyTorch's start trained better (35.7-35.8 against 34.7-35.4 dB
+on Set5 x2 after 600 iterations), so that profile keeps it: ``init: pytorch`` (``he``, the default,
+is the paper's). ``bias``: the paper's network has biases, the port's
 none (``bias=False``, 664,704 parameters at the paper's size). Where this module differs on purpose:
 the port takes the bicubic-upsampled image as input; this module takes the low-resolution image and
 upsamples it itself with the project's MATLAB-compatible bicubic, which is how the paper's inputs
@@ -35,22 +36,28 @@ import torch
 from torch import nn
 
 from superres.data.resize import imresize
-from superres.errors import WeightsError
+from superres.errors import ConfigError, WeightsError
 from superres.models.layers import check_scale, conv3x3, renamed
+
+INITS = ("he", "pytorch")  # the paper's start, or PyTorch's default (kept by the default profile: see above)
 
 
 class VDSR(nn.Module):
     SCALES: tuple[int, ...] = (2, 3, 4, 8)  # the usual ones: any integer scale >= 2 works
 
-    def __init__(self, scale: int, channels: int = 3, depth: int = 20, n_feats: int = 64, bias: bool = True) -> None:
+    def __init__(self, scale: int, channels: int = 3, depth: int = 20, n_feats: int = 64, bias: bool = True,
+                 init: str = "he") -> None:
         super().__init__()
         self.scale = check_scale("VDSR", scale, self.SCALES, any_integer=True)
+        if init not in INITS:
+            raise ConfigError(f"vdsr.model.init must be one of {', '.join(INITS)}, got {init!r}; "
+                              "change it in params.yaml")
         layers: list[nn.Module] = [conv3x3(channels, n_feats, bias=bias), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
             layers += [conv3x3(n_feats, n_feats, bias=bias), nn.ReLU(inplace=True)]
         layers.append(conv3x3(n_feats, channels, bias=bias))
         self.body = nn.Sequential(*layers)
-        for module in self.body:
+        for module in self.body if init == "he" else ():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 if module.bias is not None:

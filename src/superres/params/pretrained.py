@@ -20,9 +20,9 @@ class PretrainedParams(Section):
     """``pretrained.<name>``: where the checkpoint is, which architecture and scale it is for."""
 
     SECTION: ClassVar[str] = "pretrained"
-    source: str  # a path (relative to the project) or an http(s) URL, downloaded once into data.cache_dir
-    arch: str  # the project's architecture key (one with an import table)
-    scale: int
+    source: str  # a known name (imdn_x2...), a path (relative to the project) or an http(s) URL (downloaded once)
+    arch: str | None = None  # the project's architecture key (one with an import table); a known name sets it
+    scale: int | None = None  # a known name sets it
     sha256: str | None = None  # checked before the file is read; pins a local file's content too
     origin: str | None = None  # who published the weights, as the report names them
 
@@ -33,8 +33,8 @@ class PretrainedParams(Section):
 
     @field_validator("scale")
     @classmethod
-    def _scale(cls, value: int) -> int:
-        if value not in SCALES:
+    def _scale(cls, value: int | None) -> int | None:
+        if value is not None and value not in SCALES:
             raise error(f"pretrained.scale must be one of {', '.join(map(str, SCALES))}, got {value!r}")
         return value
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from superres.data.download import file_sha256
 from superres.data.imageio import write_png
-from superres.errors import ConfigError
+from superres.errors import ConfigError, WeightsError
 from superres.evaluation import LATENCY_INPUT, BenchmarkPairs
 from superres.evaluation import evaluate_model as evaluate_model_on
 from superres.models import count_parameters
@@ -46,18 +46,21 @@ def entry(name: str, params: Mapping[str, Any]) -> PretrainedParams:
 def import_pretrained(params: Mapping[str, Any], data: Mapping[str, Any], *, name: str) -> Weights:
     """The checkpoint of ``pretrained.<name>``, fetched (a URL downloaded once into ``data.cache_dir``),
     checked against its sha256 and imported; its config records where it came from and its size."""
-    from superres.models.official import fetch, import_official  # SciPy and the readers: only this node needs them
+    from superres.models.official import fetch, import_official, resolve  # SciPy and the readers: only here
 
     typed = entry(name, params)
+    try:
+        url, arch, scale, sha256, origin = resolve(typed.source, typed.arch, typed.scale, typed.sha256, typed.origin)
+    except WeightsError as exc:
+        raise ConfigError(f"pretrained.{name}: {exc}") from None
     cache = DataParams.from_params(data).cache_dir
     start = time.perf_counter()
-    path = fetch(typed.source, typed.sha256, Path(cache).expanduser() / "pretrained" if cache else None)
-    source = {"name": name, "source": typed.source, "sha256": file_sha256(path),
-              **({"origin": typed.origin} if typed.origin else {})}
-    weights = import_official(path, typed.arch, typed.scale, source)
+    path = fetch(url, sha256, Path(cache).expanduser() / "pretrained" if cache else None)
+    source = {"name": name, "source": url, "sha256": file_sha256(path), **({"origin": origin} if origin else {})}
+    weights = import_official(path, arch, scale, source)
     weights.config["parameters"] = count_parameters(weights.build())
     weights.config["pretrained"]["import_seconds"] = round(time.perf_counter() - start, 3)
-    log.info("pretrained %s: %s x%d imported from %s (%s)", name, typed.arch, typed.scale, typed.source,
+    log.info("pretrained %s: %s x%d imported from %s (%s)", name, arch, scale, url,
              weights.config["pretrained"]["format"])
     return weights
 
