@@ -49,6 +49,7 @@ def test_a_checkpoint_for_another_scale_is_refused_by_shape():
     tensors, fmt = read_tensors(PRETRAINED / "imdn_x2.pth")
     assert fmt == "PyTorch state dict (legacy serialisation)" and not any(k.startswith("module.") for k in tensors)
     model, config = convert(tensors, "imdn", 2)
+    assert config == {"channels": 3, "n_feats": 64, "n_blocks": 6}  # the paper's IMDN, read off the shapes
     assert torch.equal(model.state_dict()[next(iter(model.state_dict()))], next(iter(tensors.values())))
 
 
