@@ -22,7 +22,8 @@ def test_store_paths_are_the_catalogs():
     model = next(entry for entry in catalog.values()
                  if isinstance(entry, dict) and entry.get("type", "").endswith("WeightsDataset"))
     assert model["path"] == f"{MODELS_DIR}/{{arch}}/seed{{seed}}"
-    metrics = [entry["filepath"] for name, entry in catalog.items() if name.endswith(".metrics")]
+    metrics = [entry["filepath"] for name, entry in catalog.items()
+               if name.endswith(".metrics") and not name.startswith("pretrained.")]
     assert metrics == [f"{REPORTING_DIR}/{{arch}}/seed{{seed}}/{METRICS_FILE}"]
     assert catalog["comparison_table"]["filepath"] == str(COMPARISON)
 

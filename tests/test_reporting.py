@@ -434,7 +434,8 @@ def run_report(root: Path, monkeypatch, seeds, architectures=("bicubic", "edsr",
     loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="local")
     catalog = DataCatalog.from_config(loader["catalog"])
     params = {"architectures": list(architectures), "seeds": list(seeds), "prepare": {"scale": 2},
-              "report": {"crop_size": 16, "crops": 2}, "profile": "tiny", "tracking": {"experiment": "superres"}}
+              "report": {"crop_size": 16, "crops": 2}, "profile": "tiny", "tracking": {"experiment": "superres"},
+              "pretrained": {}}
     for key, value in params.items():
         catalog[f"params:{key}"] = MemoryDataset(value)
     SequentialRunner().run(create_pipeline(), catalog)
