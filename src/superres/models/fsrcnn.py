@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from superres.errors import WeightsError
-from superres.models.layers import check_scale, renamed
+from superres.models.layers import check_keys, check_scale, renamed
 
 
 def conv_prelu(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
@@ -94,10 +94,6 @@ def from_official(state: dict[str, torch.Tensor], scale: int) -> tuple[dict[str,
     if config["channels"] == 1:
         config["color"] = "y"
     table = _official_names(m)
-    unknown, missing = sorted(set(state) - set(table)), sorted(set(table) - set(state))
-    if unknown or missing:
-        raise WeightsError(f"not the FSRCNN({config['d']}, {config['s']}, {m}) of yjn870/FSRCNN-pytorch: "
-                           + "; ".join(f"{what} key(s) {', '.join(keys)}"
-                                       for what, keys in (("unknown", unknown), ("missing", missing)) if keys))
+    check_keys(state, table, f"not the FSRCNN({config['d']}, {config['s']}, {m}) of yjn870/FSRCNN-pytorch")
     model = FSRCNN(scale, **{k: v for k, v in config.items() if k != "color"})
     return config, renamed(state, table, model.state_dict(), "FSRCNN")

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from superres.errors import ConfigError, WeightsError
-from superres.models.layers import check_scale, conv3x3, renamed
+from superres.models.layers import check_keys, check_scale, conv3x3, renamed
 
 
 def lrelu() -> nn.LeakyReLU:
@@ -126,11 +126,7 @@ def from_official(state: dict[str, torch.Tensor], scale: int) -> tuple[dict[str,
         n_blocks += 1
     config: dict[str, Any] = {"channels": int(first.shape[1]), "n_feats": int(first.shape[0]), "n_blocks": n_blocks}
     table = _official_names(n_blocks)
-    unknown, missing = sorted(set(state) - set(table)), sorted(set(table) - set(state))
-    if unknown or missing:
-        raise WeightsError(f"not an IMDN of {n_blocks} blocks as Zheng222/IMDN builds it: "
-                           + "; ".join(f"{what} key(s) {', '.join(keys)}"
-                                       for what, keys in (("unknown", unknown), ("missing", missing)) if keys))
+    check_keys(state, table, f"not an IMDN of {n_blocks} blocks as Zheng222/IMDN builds it")
     upsampler = state["upsampler.0.weight"]
     if upsampler.shape[0] != config["channels"] * scale * scale:
         raise WeightsError(f"the IMDN checkpoint upsamples to {upsampler.shape[0]} maps, not the "

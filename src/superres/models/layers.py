@@ -99,19 +99,24 @@ def crop_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x[..., : size[0], : size[1]]
 
 
+def check_keys(state: dict[str, torch.Tensor], table: dict[str, str], what: str) -> None:
+    """Every key of ``state`` is in ``table`` and every entry of ``table`` in ``state``; otherwise a
+    :class:`WeightsError` starting ``what`` lists the unknown and the missing keys."""
+    unknown, missing = sorted(set(state) - set(table)), sorted(set(table) - set(state))
+    if unknown or missing:
+        raise WeightsError(f"{what}: " + "; ".join(f"{kind} key(s) {', '.join(keys)}"
+                                                   for kind, keys in (("unknown", unknown), ("missing", missing))
+                                                   if keys))
+
+
 def renamed(state: dict[str, torch.Tensor], table: dict[str, str], expected: dict[str, torch.Tensor],
             architecture: str) -> dict[str, torch.Tensor]:
     """The tensors of a published checkpoint under the model's names, by ``table`` (theirs -> ours).
 
-    Every key of ``state`` must be in ``table`` and every entry of ``table`` in ``state`` (a
-    :class:`WeightsError` lists the unknown and the missing keys), and each tensor must have the shape
-    the model (its ``state_dict()``: ``expected``) has under the new name.
+    The keys must match the table (:func:`check_keys`), and each tensor must have the shape the model
+    (its ``state_dict()``: ``expected``) has under the new name.
     """
-    unknown, missing = sorted(set(state) - set(table)), sorted(set(table) - set(state))
-    if unknown or missing:
-        raise WeightsError(f"not the {architecture} checkpoint this table reads: "
-                           + "; ".join(f"{what} key(s) {', '.join(keys)}"
-                                       for what, keys in (("unknown", unknown), ("missing", missing)) if keys))
+    check_keys(state, table, f"not the {architecture} checkpoint this table reads")
     converted = {}
     for key, tensor in state.items():
         name = table[key]

@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from superres.errors import WeightsError
-from superres.models.layers import check_scale, conv3x3, renamed
+from superres.models.layers import check_keys, check_scale, conv3x3, renamed
 
 POOL = 7  # the max pooling of ESA: 7x7, stride 3
 
@@ -149,11 +149,7 @@ def from_official(state: dict[str, torch.Tensor], scale: int) -> tuple[dict[str,
         "img_range": 255.0,
     }
     table = _official_names(n_blocks)
-    unknown, missing = sorted(set(state) - set(table)), sorted(set(table) - set(state))
-    if unknown or missing:
-        raise WeightsError(f"not an RLFN of {n_blocks} blocks as bytedance/RLFN builds it: "
-                           + "; ".join(f"{what} key(s) {', '.join(keys)}"
-                                       for what, keys in (("unknown", unknown), ("missing", missing)) if keys))
+    check_keys(state, table, f"not an RLFN of {n_blocks} blocks as bytedance/RLFN builds it")
     upsampler = state["upsampler.0.weight"]
     if upsampler.shape[0] != config["channels"] * scale * scale:
         raise WeightsError(f"the RLFN checkpoint upsamples to {upsampler.shape[0]} maps, not the "

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from superres.errors import WeightsError
-from superres.models.layers import check_scale, conv3x3, renamed
+from superres.models.layers import check_keys, check_scale, conv3x3, renamed
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -126,11 +126,7 @@ def from_official(state: dict[str, torch.Tensor], scale: int) -> tuple[dict[str,
     config: dict[str, Any] = {"channels": int(first.shape[1]), "n_feats": int(first.shape[0]), "n_blocks": n_blocks,
                               "tail_feats": int(state["conv_cat.weight"].shape[0]), "img_range": 255.0}
     table = _official_names(n_blocks)
-    unknown, missing = sorted(set(state) - set(table)), sorted(set(table) - set(state))
-    if unknown or missing:
-        raise WeightsError(f"not a re-parameterised SPAN of {n_blocks} blocks: "
-                           + "; ".join(f"{what} key(s) {', '.join(keys)}"
-                                       for what, keys in (("unknown", unknown), ("missing", missing)) if keys))
+    check_keys(state, table, f"not a re-parameterised SPAN of {n_blocks} blocks")
     upsampler = state["upsampler.0.weight"]
     if upsampler.shape[0] != config["channels"] * scale * scale:
         raise WeightsError(f"the SPAN checkpoint upsamples to {upsampler.shape[0]} maps, not the "
