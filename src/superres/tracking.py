@@ -35,6 +35,8 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from superres.interrupts import deferred
+
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "superres"
@@ -77,11 +79,31 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+class _Uninterrupted:
+    """An MlflowClient whose calls each run to their end: Ctrl-C or SIGTERM during one acts after it
+    (:func:`superres.interrupts.deferred`), so that an interrupt never leaves the store's
+    transaction half done and the run can still be ended KILLED."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with deferred():
+                return method(*args, **kwargs)
+
+        return call
+
+
 class Tracker:
     """A client bound to the project's store and experiment."""
 
     def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT) -> None:
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.client = _Uninterrupted(MlflowClient(tracking_uri=tracking_uri))
         found = self.client.get_experiment_by_name(experiment)
         if found is None:
             self.experiment_id = self.client.create_experiment(experiment,

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import time
 
 import numpy as np
 import pandas as pd
@@ -22,7 +20,7 @@ from superres.data.imageio import write_png
 from superres.errors import WeightsError
 from superres.metrics import image_metrics
 from superres.models.weights import Weights
-from superres.pipelines.architecture.nodes import Terminated, _terminate_as_interrupt, evaluate_model, train_model
+from superres.pipelines.architecture.nodes import evaluate_model, train_model
 from superres.tracking import MlflowCallback, Tracker
 from superres.training import checkpoint
 
@@ -163,21 +161,6 @@ def test_a_resumed_training_whose_run_is_gone_records_a_new_run_with_the_checkpo
     assert recorded.info.run_id == run["run_id"] and recorded.info.status == "FINISHED"
     assert recorded.data.tags["superres.backfilled"] == "true"
     assert [m.step for m in other.get_metric_history(run["run_id"], "val/psnr_y")] == [2, 4, 6]
-
-
-def test_sigterm_is_an_interrupt_within_the_block_and_the_previous_handler_is_restored():
-    received = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
-    try:
-        with pytest.raises(Terminated, match="SIGTERM"), _terminate_as_interrupt():
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(10)  # interrupted at once
-        assert received == []
-        os.kill(os.getpid(), signal.SIGTERM)  # the handler from before the block has it again
-        time.sleep(0.1)
-        assert received == [signal.SIGTERM]
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 GAN = {"iterations": 4, "gan_start": 3, "gan_weight": 5e-3, "perceptual_weight": 1.0,

@@ -9,11 +9,8 @@ import hashlib
 import json
 import logging
 import shutil
-import signal
 import tempfile
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from superres.errors import ConfigError, WeightsError
 from superres.evaluation import LATENCY_INPUT, BenchmarkPairs
 from superres.evaluation import evaluate_model as evaluate_model_on
 from superres.inference import pick_device
+from superres.interrupts import terminate_as_interrupt
 from superres.losses import PerceptualLoss, vgg19_weights
 from superres.machine import describe_machine, machine_tags
 from superres.metrics import json_safe
@@ -135,7 +133,7 @@ def train_model(
     run_id = None
     try:
         # SIGTERM (timeout, CI, containers) ends the run as Ctrl-C does: KILLED, the checkpoint kept
-        with _terminate_as_interrupt(), tracker.training_run(architecture, params, tags, resume) as run_id:
+        with terminate_as_interrupt(), tracker.training_run(architecture, params, tags, resume) as run_id:
             result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)],
                            discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder, resume=True,
                            metadata={RUN_ID_KEY: run_id}, architecture=architecture)
@@ -180,32 +178,6 @@ def train_model(
 
 
 RUN_ID_KEY = "mlflow_run_id"  # the key of the MLflow run id in a checkpoint's metadata
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM received: raised in the main thread, so the run ends as it does on Ctrl-C."""
-
-
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``) in the main thread;
-    the previous handler is back afterwards, and at once on the first SIGTERM, so that a second one
-    acts as it would have. Outside the main thread (where Python delivers no signal) it does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    previous = signal.SIG_DFL if previous is None else previous  # None: a handler not installed from Python
-
-    def interrupt(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, previous)
-        raise Terminated(f"stopped by {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def evaluate_model(
