@@ -14,20 +14,24 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export PATH := $(abspath $(BIN)):$(PATH)
 
 CHROMIUM ?= /usr/bin/chromium
+# PostgreSQL's server (initdb), for the team's MLflow server and its test: Debian's, else one on PATH.
+POSTGRES ?= $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb) $(shell command -v initdb) \
+                        /usr/lib/postgresql/15/bin/initdb)
 
-.PHONY: run test bench install install-dev lock mlflow clean
+.PHONY: run test bench install install-dev lock mlflow mlflow-server clean
 
 run: $(VENV)/.installed
 	dvc repro
 
 # The rules first (style, then the layers of DESIGN.md), then the suite.
-test: $(VENV)/.installed-dev $(CHROMIUM)
+test: $(VENV)/.installed-dev $(CHROMIUM) $(POSTGRES)
 	ruff check src tests
 	lint-imports
 	python -m pytest
 
 # Speed figures: writes bench.json and appends a dated section to BENCHMARKS.md (about 25 min on a 2-core CPU).
-bench: $(VENV)/.installed
+# The ONNX Runtime engine comes with the `export` extra.
+bench: $(VENV)/.installed-export
 	superres bench
 
 install: $(VENV)/.installed
@@ -42,6 +46,10 @@ $(VENV)/.installed: $(VENV)/bin/python pyproject.toml requirements.lock
 	$(PIP) install --quiet -c requirements.lock -e .
 	touch $@
 
+$(VENV)/.installed-export: $(VENV)/.installed pyproject.toml requirements.lock
+	$(PIP) install --quiet -c requirements.lock -e ".[export]"
+	touch $@
+
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml requirements.lock
 	$(PIP) install --quiet -c requirements.lock -e ".[dev]"
 	touch $@
@@ -53,14 +61,36 @@ $(CHROMIUM):
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
 	else echo "$@ is missing: install Debian's chromium package to run the web app's browser test"; fi
 
+# The team's MLflow server runs on PostgreSQL (scripts/mlflow-server; tests/test_team.py). Installed here when
+# missing and we are root on Debian; otherwise that test is skipped.
+$(POSTGRES):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; \
+	else echo "$@ is missing: install PostgreSQL's server (Debian: postgresql) for the team's MLflow server and its test"; fi
+
 # Re-pin every dependency to what is installed now (after changing pyproject.toml).
 # The local build tag of torch (+cpu) is dropped, so the same pin takes the CUDA build on a GPU machine.
 lock: $(VENV)/.installed-dev
 	{ echo "# Exact versions of every dependency, used as pip constraints by the Makefile. Regenerate with \`make lock\`."; \
 	  $(PIP) freeze --exclude-editable | sed -E 's/^(torch==[^+]+)\+.*/\1/'; } > requirements.lock
 
+# The link opens MLflow's runs table (its UI starts on its GenAI views otherwise).
 mlflow: $(VENV)/.installed
+	@python -c "from superres.tracking import Tracker; \
+	print('The runs: http://127.0.0.1:5000/#/experiments/%s?workflowType=machine_learning' \
+	      % Tracker('sqlite:///mlflow.db').experiment_id)"
 	mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+# The team's MLflow server (README, "Working as a team"): PostgreSQL and the artifacts in $(MLFLOW_SERVER_DIR),
+# MLflow on 127.0.0.1:5000. Options: make mlflow-server MLFLOW_SERVER_ARGS="--host 0.0.0.0 --port 5000"
+# (scripts/mlflow-server --help).
+MLFLOW_SERVER_DIR ?= mlflow-server
+mlflow-server: $(VENV)/.installed-team $(POSTGRES)
+	scripts/mlflow-server --dir "$(MLFLOW_SERVER_DIR)" $(MLFLOW_SERVER_ARGS)
+
+$(VENV)/.installed-team: $(VENV)/.installed pyproject.toml requirements.lock
+	$(PIP) install --quiet -c requirements.lock -e ".[team]"
+	touch $@
 
 clean:
 	rm -rf $(VENV)

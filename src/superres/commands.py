@@ -10,6 +10,7 @@ can cause become one line on stderr and a non-zero exit; with many images, the o
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -29,7 +30,15 @@ from superres.atomic import write_text
 from superres.data.download import file_sha256
 from superres.data.imagefiles import FORMATS, collect_images, format_of, read_source, write_result
 from superres.errors import SuperresError
-from superres.inference import for_inference, iter_tiled_bands, pick_device, super_resolve, tile_spans
+from superres.inference import (
+    OVERLAP,
+    TILE,
+    for_inference,
+    iter_tiled_bands,
+    pick_device,
+    super_resolve,
+    tile_spans,
+)
 from superres.models import REGISTRY, count_parameters
 from superres.modelstore import (
     BICUBIC_SCALE,
@@ -65,8 +74,9 @@ def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--model", default=None,
                      help="bicubic (no weights, any --scale); an architecture key: its trained weights in the "
                           "project, the seed with the best validation PSNR-Y; KEY/seedN: that seed; a weights "
-                          "folder; a .pth/.pt checkpoint; or models:/NAME/VERSION. Default: the best architecture "
-                          "of the project's latest report."),
+                          "folder; a .pth/.pt checkpoint; or a registered MLflow model, models:/NAME/VERSION or "
+                          "models:/NAME@ALIAS (models:/superres-x2@champion). Default: the best architecture of the "
+                          "project's latest report."),
         click.option("--arch", default=None, help="Architecture of a foreign .pth/.pt checkpoint."),
         click.option("--scale", default=None, type=click.IntRange(min=2),
                      help=f"Upscaling factor: bicubic's (default {BICUBIC_SCALE}), a trained model's (checked: "
@@ -122,9 +132,10 @@ def main(verbose: bool) -> None:
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Folder for the upscaled images.")
 @model_options
-@click.option("--tile", default=128, show_default=True, type=click.IntRange(min=0),
+@click.option("--tile", default=TILE, show_default=True, type=click.IntRange(min=0),
               help="Tile size in input pixels (0: the whole image at once).")
-@click.option("--overlap", default=32, show_default=True, type=click.IntRange(min=0), help="Context around each tile.")
+@click.option("--overlap", default=OVERLAP, show_default=True, type=click.IntRange(min=0),
+              help="Context around each tile.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--format", "fmt", default=None, type=click.Choice(sorted(FORMATS)),
               help="Output format. Default: the input's when png, jpg, webp or tiff, else png.")
@@ -230,9 +241,10 @@ def models(project: Path | None) -> None:
 def export(model: str | None, arch: str | None, scale: int | None, model_config: str | None, project: Path | None,
            fmt: str, output: Path, overwrite: bool) -> None:
     """Export a model for other runtimes: ONNX with dynamic height and width."""
-    from superres.export import export_onnx  # imports onnx, which `upscale` does not need
+    from superres.export import export_onnx, require_onnx  # the ONNX packages: the `export` extra
 
     try:
+        require_onnx("superres export")
         if output.exists() and not overwrite:
             raise SuperresError(f"{output} exists; give --overwrite to replace it")
         overrides = _overrides(arch, scale, model_config)
@@ -314,7 +326,7 @@ def evaluate(model: str, folders: tuple[Path, ...], arch: str | None, scale: int
     """Measure MODEL on benchmark sets as the pipelines do: PSNR-Y and SSIM-Y with `scale` pixels shaved.
 
     MODEL is what `upscale --model` takes: bicubic, an architecture key (or KEY/seedN), a weights folder,
-    a .pth/.pt checkpoint or models:/NAME/VERSION. A trained model is measured at its own scale; bicubic
+    a .pth/.pt checkpoint or models:/NAME/VERSION (or @ALIAS). A trained model is measured at its own scale; bicubic
     on a folder of pairs at every scale it holds. Prints one line per set."""
     import tempfile
 
@@ -368,6 +380,9 @@ def app(models: Path | None, project: Path | None, port: int, address: str, devi
     """Serve the web app: upload an image, compare bicubic with a model, download the result."""
     from superres.app import SCRIPT
 
+    if importlib.util.find_spec("streamlit") is None:  # the `app` extra
+        raise click.ClickException("superres app needs Streamlit (not installed): pip install 'superres[app]' "
+                                   "(in a checkout: pip install -e '.[app]')")
     if models is not None:
         if not models.is_dir():
             raise click.ClickException(f"--models {models}: no such folder; train a model first "
@@ -405,6 +420,7 @@ def bench(quick: bool, output: Path, device: str, archs: tuple[str, ...], no_app
     # The bench imports the trainer and every measurement: only this command loads it.
     from superres.bench.report import BENCHMARKS_FILE, append_section, markdown_section
     from superres.bench.run import run_bench
+    from superres.export import INSTALL_EXPORT, missing_onnx_packages
 
     if device == "cuda" and not torch.cuda.is_available():
         raise click.ClickException("--device cuda: no CUDA device is available; use --device cpu or auto")
@@ -416,6 +432,10 @@ def bench(quick: bool, output: Path, device: str, archs: tuple[str, ...], no_app
     root = Path.cwd()
     auto = "cuda" if torch.cuda.is_available() else "cpu"
     chosen = torch.device(auto if device == "auto" else device)
+    missing = missing_onnx_packages()
+    if missing and chosen.type == "cpu":  # the upscale engines run on the CPU; the torch ones without the extra
+        click.echo(f"superres bench: {', '.join(missing)} not installed: the ONNX Runtime upscale rows are skipped; "
+                   f"{INSTALL_EXPORT}", err=True)
     result = run_bench(quick=quick, device=chosen, root=root, command=command, archs=archs)
     write_text(output, json.dumps(result, indent=2) + "\n")
     section = markdown_section(result)

@@ -4,10 +4,14 @@ The graph takes ``input`` (N x 3 x h x w, float32 in [0, 1]) and gives ``output`
 (N x 3 x scale*h x scale*w), as the PyTorch model does. The file is written atomically and
 checked with ``onnx.checker``. :func:`check_onnx` runs it with onnxruntime on random input and
 returns the largest difference from PyTorch.
+
+The ONNX packages are the optional ``export`` extra: they are imported only inside the functions
+that use them, and :func:`require_onnx` names the extra when one is missing.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import warnings
 from pathlib import Path
@@ -22,10 +26,32 @@ from superres.errors import SuperresError
 log = logging.getLogger(__name__)
 
 OPSET = 18
+ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")  # the `export` extra; torch.onnx's exporter needs onnxscript
+INSTALL_EXPORT = "pip install 'superres[export]' (in a checkout: pip install -e '.[export]')"
 
 
 class ExportError(SuperresError):
     """A model cannot be exported to the requested format."""
+
+
+def missing_onnx_packages() -> list[str]:
+    """The packages of the ``export`` extra that are not installed (found without importing them)."""
+    missing = []
+    for name in ONNX_PACKAGES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def require_onnx(what: str) -> None:
+    """Raise a :class:`SuperresError` naming the extra to install when an ONNX package is missing."""
+    missing = missing_onnx_packages()
+    if missing:
+        raise SuperresError(f"{what} needs the ONNX packages ({', '.join(missing)} not installed): {INSTALL_EXPORT}")
 
 
 def _summary(exc: Exception) -> str:
@@ -40,6 +66,7 @@ def _summary(exc: Exception) -> str:
 
 def export_onnx(model: nn.Module, path: str | Path, *, sample_size: int = 32) -> Path:
     """Write ``model`` as ONNX to ``path`` with dynamic batch, height and width axes."""
+    require_onnx("ONNX export")
     import onnx
 
     path = Path(path)
@@ -68,6 +95,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, sample_size: int = 32) ->
 def check_onnx(model: nn.Module, path: str | Path, height: int = 23, width: int = 37, seed: int = 0) -> float:
     """Largest absolute difference between onnxruntime on ``path`` and ``model`` on one random
     N x 3 x ``height`` x ``width`` input (sides other than the export's, to exercise dynamic axes)."""
+    require_onnx("The ONNX check")
     import onnxruntime
 
     x = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(seed))

@@ -81,6 +81,7 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     return array.transpose(1, 2, 0)
 
 
+TILE, OVERLAP = 128, 32  # `superres upscale`'s defaults: input pixels per tile, and the context around it
 _CHUNK_ROWS = 128  # output rows normalised and handed out at once by iter_tiled_bands
 
 

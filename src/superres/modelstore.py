@@ -277,7 +277,7 @@ def best_trained_architecture(project: Project) -> str:
     except FileNotFoundError:
         raise SuperresError(f"no --model given and no report in {comparison}; run `dvc repro` in {project.root} "
                             "first, or give --model (an architecture key, a weights folder or file, "
-                            "models:/NAME/VERSION, or bicubic)") from None
+                            "models:/NAME@champion, or bicubic)") from None
 
     seeds = project.seeds()
 
@@ -351,7 +351,8 @@ def _from_project(name: str | None, project: Path | None, device: torch.device) 
 
 
 def _registered(name: str, project: Path | None, device: torch.device) -> ResolvedModel:
-    """A registered MLflow model ``models:/NAME/VERSION`` from MLFLOW_TRACKING_URI, else the project's store."""
+    """A registered MLflow model ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` from MLFLOW_TRACKING_URI, else
+    the project's store."""
     from superres.tracking import default_tracking_uri, download_model  # MLflow loads slowly
 
     if os.environ.get("MLFLOW_TRACKING_URI"):
@@ -383,7 +384,8 @@ def resolve_model(
     """The model named by ``--model``: ``bicubic`` (no weights: any ``scale``, default x2), an architecture
     key or ``<key>/seed<s>`` (the trained weights of the project: ``project``, ``SUPERRES_PROJECT`` or the
     one above the working directory), None (the best of the project's latest report),
-    ``models:/NAME/VERSION`` (a registered MLflow model), or a weights folder or checkpoint file.
+    ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` (a registered MLflow model), or a weights folder or
+    checkpoint file.
     ``overrides`` (``--arch``, ``--scale``, ``--model-config``) complete the config of a foreign
     checkpoint; ``scale``, when given, must be the model's."""
     if model == "bicubic":

@@ -1,8 +1,8 @@
 """Kedro settings of the project."""
 
-from superres.hooks import TrackingStoreHook
+from superres.hooks import LineageHook, TrackingStoreHook
 
-HOOKS = (TrackingStoreHook(),)
+HOOKS = (TrackingStoreHook(), LineageHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -8,6 +8,9 @@ run the same tiles through the same blending, in one process, one after the othe
 default profile's sizes and random weights (speed does not depend on the values). Model FLOPs are
 counted on one tile by ``FlopCounterMode`` and multiplied by the number of tiles (edge tiles are
 smaller: the count is an upper bound of at most a few percent).
+
+ONNX Runtime is the optional ``export`` extra: without it the torch engines run and each ONNX Runtime row
+says it was skipped.
 """
 
 from __future__ import annotations
@@ -78,8 +81,9 @@ def _upscale(model: nn.Module, image: np.ndarray) -> float:
 def measure_engines(archs: dict[str, dict[str, Any]], plan: Plan, peak: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per architecture, case and engine: seconds, output MP/s, model TFLOP/s and MFU (against the
     measured peak of the precision it ran in). ``archs`` maps each architecture to its constructor arguments."""
-    from superres.export import ExportError, export_onnx
+    from superres.export import INSTALL_EXPORT, ExportError, export_onnx, missing_onnx_packages
 
+    missing = missing_onnx_packages()
     cpu = torch.device("cpu")
     rows = []
     with tempfile.TemporaryDirectory(prefix="superres-bench-") as tmp:
@@ -101,11 +105,15 @@ def measure_engines(archs: dict[str, dict[str, Any]], plan: Plan, peak: dict[str
                     "torch fp32": (Inference(copy.deepcopy(model), FP32_NCHW, cpu), FP32_NCHW),
                     "torch auto": (Inference(copy.deepcopy(model), auto, cpu), auto),
                 }
-                try:
-                    path = export_onnx(model, Path(tmp) / f"{arch}_x{scale}.onnx")
-                    engines["onnxruntime"] = (OnnxModel(path), FP32_NCHW)
-                except ExportError as exc:
-                    rows.append({**base, "engine": "onnxruntime", "error": str(exc)})
+                if missing:  # the `export` extra is not installed: the torch engines alone
+                    rows.append({**base, "engine": "onnxruntime",
+                                 "skipped": f"{', '.join(missing)} not installed: {INSTALL_EXPORT}"})
+                else:
+                    try:
+                        path = export_onnx(model, Path(tmp) / f"{arch}_x{scale}.onnx")
+                        engines["onnxruntime"] = (OnnxModel(path), FP32_NCHW)
+                    except ExportError as exc:
+                        rows.append({**base, "engine": "onnxruntime", "error": str(exc)})
                 for engine, (net, precision) in engines.items():
                     _upscale(net, image[: TILE + 2 * OVERLAP, : TILE + 2 * OVERLAP])  # warm up on a tile or so
                     seconds = _upscale(net, image)

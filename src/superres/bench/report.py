@@ -131,6 +131,8 @@ def _precision_tables(result: dict[str, Any]) -> list[str]:
         def cell(r: dict[str, Any] | None) -> str:
             if r is None:
                 return "n/a"
+            if "skipped" in r:  # onnxruntime not installed (the `export` extra)
+                return "skipped: not installed"
             if "error" in r:  # the bicubic inside some models has no dynamic-shape export: the reason, not the trace
                 return f"failed: {r['error'].split(': <', 1)[0][:100]}"
             return f"{r['output_mp_per_s']:.2f} ({r['tflops']:.3f}, {_pct(r['mfu'])})"

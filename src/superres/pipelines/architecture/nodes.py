@@ -32,6 +32,7 @@ from superres.models.weights import Weights, save_weights
 from superres.params.data import DataParams
 from superres.params.evaluate import EvaluateParams
 from superres.params.prepare import PrepareParams
+from superres.serving import log_model
 from superres.tracking import MlflowCallback, Resume, Tracker, run_tags
 from superres.training import checkpoint
 from superres.training.config import TrainConfig
@@ -168,13 +169,14 @@ def train_model(
                 save_weights(tmp, weights)
                 history.to_csv(Path(tmp) / "history.csv", index=False)
                 tracker.log_artifacts(run_id, tmp, "model")
+                model_id = log_model(tracker, run_id, tmp)  # the same weights as an MLflow Model
     except KeyboardInterrupt as exc:  # the checkpoint stays: the next run continues this one
         if run_id is not None:
             log.warning("%s: training %s; MLflow run %s ended KILLED; running the stage again resumes from the last "
                         "checkpoint in %s", architecture, exc or "interrupted", run_id, run_folder)
         raise
     shutil.rmtree(checkpoints, ignore_errors=True)  # the run is complete: its working state goes
-    return weights, history, {"run_id": run_id, "experiment_id": tracker.experiment_id}
+    return weights, history, {"run_id": run_id, "experiment_id": tracker.experiment_id, "model_id": model_id}
 
 
 RUN_ID_KEY = "mlflow_run_id"  # the key of the MLflow run id in a checkpoint's metadata
@@ -216,6 +218,10 @@ def evaluate_model(
         with tracker.run(architecture, params, run_tags(architecture, seed),
                          backfill=history.to_dict("records")) as run_id:
             tracker.log_metrics(run_id, {"parameters": config.get("parameters", 0)})
+            with tempfile.TemporaryDirectory() as tmp:  # the weights, as the training run logs them
+                save_weights(tmp, weights)
+                tracker.log_artifacts(run_id, tmp, "model")
+                log_model(tracker, run_id, tmp)
     with tracker.resumed(run_id):  # an error leaves the run FAILED: its record is incomplete
         tracker.log_metrics(run_id, {**evaluation.means, f"latency_{LATENCY_INPUT}px_ms": evaluation.latency_s * 1000})
         tracker.set_tags(run_id, {"superres.inference": evaluation.timing["precision"]})  # may change with evaluate.*

@@ -13,7 +13,7 @@ import pandas as pd
 from superres.errors import ConfigError, SuperresError
 from superres.params.prepare import PrepareParams
 from superres.params.pretrained import ROW_PREFIX
-from superres.tracking import KIND_TAG, Tracker
+from superres.tracking import KIND_TAG, Tracker, registered_name
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -156,23 +156,44 @@ def render_html(
                        crop_size=crop_size, crop_seed=seed)
 
 
+def champion(comparison: Comparison, configs: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> tuple[str, int] | None:
+    """The network the report recommends: the trained architecture (not bicubic, which has no
+    parameters, nor an imported checkpoint) with the best test PSNR-Y, the mean over seeds, and its
+    seed with the best validation PSNR-Y (ties: the lowest seed), as ``superres upscale`` picks them.
+    None when nothing was trained."""
+    table = comparison.table
+    trained = table[(table["parameters"] > 0) & ~table["architecture"].str.startswith(ROW_PREFIX)
+                     & table["architecture"].isin(list(configs)) & table["test/psnr_y"].notna()]
+    if trained.empty:
+        return None
+    architecture = str(trained.loc[trained["test/psnr_y"].idxmax(), "architecture"])
+    by_seed = configs[architecture]
+    seed = max(by_seed, key=lambda s: (by_seed[s].get("best_val_psnr_y") or float("-inf"), -s))
+    return architecture, seed
+
+
 def log_report(
     comparison: Comparison,
     markdown: str,
     html: str,
     figures: Mapping[str, Figure],
+    configs: Lazy,
     architectures: list[str],
     seeds: list[int],
     tracking: Mapping[str, Any],
     tracking_uri: str,
     profile: str,
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """Record the comparison as an MLflow run of its own (run name ``report``) in the store
     ``tracking_uri``: the tables, the page and the plots as artifacts; the figures of every
     architecture and data set as metrics under stable keys (:func:`superres.reporting.report_metrics`:
     ``<arch>.test/psnr_y``, ``<arch>.test/psnr_y_std``, ``<arch>.test/psnr_y_vs_bicubic_ci_low``...);
-    the rankings as tags. The run ends FAILED when any of it cannot be logged. Returns the run
-    (``run_id``, ``experiment_id``)."""
+    the rankings as tags. The run ends FAILED when any of it cannot be logged.
+
+    The recommended network (:func:`champion`) becomes the version of the registered model
+    ``superres-x<scale>`` that the alias ``champion`` names, so that ``superres upscale --model
+    models:/superres-x2@champion`` and ``mlflow models serve`` use it. Returns the run (``run_id``,
+    ``experiment_id``) and what was registered (``champion``, null when nothing was)."""
     from superres.reporting import report_metrics, report_tags
 
     tracker = Tracker(tracking_uri, tracking["experiment"])
@@ -185,4 +206,29 @@ def log_report(
         tracker.log_text(run_id, html, "report.html")
         for name, figure in figures.items():
             tracker.log_figure(run_id, figure, f"plots/{name}")
-    return {"run_id": run_id, "experiment_id": tracker.experiment_id}
+        registered = _register_champion(tracker, comparison, by_run(configs, "config", architectures, seeds))
+        if registered:
+            tracker.set_tags(run_id, {"superres.champion": f"models:/{registered['name']}@{registered['alias']} = "
+                                                           f"{registered['architecture']}/seed{registered['seed']} "
+                                                           f"(version {registered['version']})"})
+    return {"run_id": run_id, "experiment_id": tracker.experiment_id, "champion": registered}
+
+
+def _register_champion(tracker: Tracker, comparison: Comparison,
+                       configs: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> dict[str, Any] | None:
+    best = champion(comparison, configs)
+    if best is None:
+        return None
+    architecture, seed = best
+    run_id = tracker.find_run(configs[architecture][seed].get("mlflow_run_id")) or \
+        tracker.latest_run(architecture, seed)  # the run the evaluation recorded afresh
+    row = comparison.table.set_index("architecture").loc[architecture]
+    tags = {"architecture": architecture, "seed": str(seed), "test/psnr_y": f"{row['test/psnr_y']:.4f}"}
+    registered = tracker.register_champion(registered_name(comparison.scale), run_id, tags) if run_id else None
+    if registered is None:
+        log.warning("%s/seed%d is the best network but its MLflow run has no MLflow Model: nothing registered",
+                    architecture, seed)
+        return None
+    log.info("registered %s/seed%d as models:/%s@%s (version %s)", architecture, seed, registered["name"],
+             registered["alias"], registered["version"])
+    return {**registered, "architecture": architecture, "seed": seed}

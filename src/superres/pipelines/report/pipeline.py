@@ -29,7 +29,7 @@ def create_pipeline() -> Pipeline:
             ),
             Node(
                 log_report,
-                inputs=["comparison", "comparison_markdown", "report_html", "comparison_figures",
+                inputs=["comparison", "comparison_markdown", "report_html", "comparison_figures", "all_model_configs",
                         "params:architectures", "params:seeds", "params:tracking", "tracking_uri", "params:profile"],
                 outputs="report_mlflow_run",
                 name="log_report",
