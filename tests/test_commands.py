@@ -20,6 +20,7 @@ from superres.inference import for_inference, super_resolve
 from superres.models import create_model
 from superres.models.weights import Weights, load_model, save_weights
 from superres.precision import inference_precision
+from superres.serving import log_model
 from superres.tracking import Tracker, register_model
 
 
@@ -302,6 +303,17 @@ def test_registered_mlflow_model(tmp_path, monkeypatch, weights):
     assert listing.exit_code == 0
     line = next(line for line in listing.output.splitlines() if line.startswith("models:/photo-sr/1"))
     assert "edsr" in line and "x2" in line and "31.25 dB" in line
+
+    log_model(tracker, run_id, weights)  # the run's MLflow Model, registered as the report registers it
+    assert tracker.register_champion("photo-sr", run_id)["version"] == "2"
+    aliased = upscale("in.png", "-o", "aliased", "--model", "models:/photo-sr@champion", "--tile", "0")
+    assert aliased.exit_code == 0, aliased.output
+    assert np.array_equal(np.asarray(Image.open("aliased/in.png")), expected)
+    listing = CliRunner().invoke(main, ["models"]).output.splitlines()
+    assert next(line for line in listing if line.startswith("models:/photo-sr/2")).endswith(
+        "= models:/photo-sr@champion")
+    unknown = upscale("in.png", "-o", "out4", "--model", "models:/photo-sr@best")
+    assert unknown.exit_code != 0 and "photo-sr@best" in unknown.output
 
 
 def test_bad_device_is_one_line(tmp_path, weights):

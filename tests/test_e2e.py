@@ -191,6 +191,10 @@ def test_experiment_reruns_only_the_changed_architecture_and_logs_to_the_project
     newest = max(edsr_runs, key=lambda r: r.info.start_time)
     assert newest.data.params["model.n_feats"] == "8"
     assert "test/psnr_y" in newest.data.metrics
+    parent = client.get_run(newest.data.tags["mlflow.parentRunId"])  # the experiment's own pipeline run
+    assert parent.info.run_name == newest.data.tags["dvc.exp_name"] and parent.data.tags["superres.kind"] == "pipeline"
+    first = min(edsr_runs, key=lambda r: r.info.start_time)
+    assert first.data.tags["mlflow.parentRunId"] != parent.info.run_id
     assert not (root / ".dvc/tmp/exps/mlflow.db").exists()
 
 

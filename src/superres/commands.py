@@ -225,8 +225,9 @@ def models(project: Path | None) -> None:
         uri = default_tracking_uri(found.root if found is not None else Path.cwd())  # never creates an empty store
         for row in registered_models(uri):
             scale = f"x{row['scale']}" if row["scale"] else "-"
+            aliases = ", ".join(f"models:/{row['name']}@{alias}" for alias in row["aliases"])
             rows.append((f"models:/{row['name']}/{row['version']}", row["architecture"] or "-", scale, None,
-                         row["test/psnr_y"], ""))
+                         row["test/psnr_y"], f"= {aliases}" if aliases else ""))
     click.echo(f"{'--model':<28} {'architecture':<13} {'scale':>5} {'val PSNR-Y':>11} {'test PSNR-Y':>12}  note")
     for name, architecture, scale, val, test, note in rows:
         val_text, test_text = (f"{float(v):.2f} dB" if v is not None else "-" for v in (val, test))

@@ -477,8 +477,8 @@ def weights_of(folder: Path) -> Path:
 
 
 def registered_models(tracking_uri: str) -> list[dict[str, Any]]:
-    """Every version of every registered model: name, version, architecture, scale and the test
-    PSNR-Y of the run it came from (None where the run has not been evaluated)."""
+    """Every version of every registered model: name, version, its aliases, architecture, scale and the
+    test PSNR-Y of the run it came from (None where the run has not been evaluated)."""
     client = MlflowClient(tracking_uri=tracking_uri)
     rows = []
     for model in client.search_registered_models():
@@ -491,7 +491,8 @@ def registered_models(tracking_uri: str) -> list[dict[str, Any]]:
                 except MlflowException:
                     log.warning("the run %s of model %s/%s is not in the store",
                                 version.run_id, model.name, version.version)
-            rows.append({"name": model.name, "version": str(version.version),
+            aliases = sorted(a for a, number in (model.aliases or {}).items() if str(number) == str(version.version))
+            rows.append({"name": model.name, "version": str(version.version), "aliases": aliases,
                          "architecture": params.get("architecture"), "scale": params.get("scale"),
                          "test/psnr_y": metrics.get("test/psnr_y")})
     return sorted(rows, key=lambda row: (row["name"], int(row["version"])))
