@@ -46,12 +46,12 @@ from superres.interrupts import deferred
 log = logging.getLogger(__name__)
 
 EXPERIMENT = "superres"
-KIND_TAG = "superres.kind"  # "architecture" or "report"
+KIND_TAG = "superres.kind"  # "architecture", "pretrained", "report" or "pipeline"
 ARCHITECTURE_TAG = "superres.architecture"
 SEED_TAG = "superres.seed"
 BACKFILLED_TAG = "superres.backfilled"  # "true" on a run recorded afresh from the files or checkpoint a training left
-# MLflow's UI opens an experiment on the view of its kind: the runs table for model training
-# (without the tag, MLflow 3 opens the GenAI traces overview, empty here).
+# The experiment's kind for MLflow: model training, not GenAI. (MLflow 3.17's UI picks its first view
+# from a switch of its own, the `workflowType` URL parameter, which the link `make mlflow` prints sets.)
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 HISTORY_CURVES = {"train_loss": "train/loss", "val_psnr_y": "val/psnr_y"}  # history column -> MLflow metric
 
