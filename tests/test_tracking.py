@@ -8,6 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import mlflow
 import mlflow.pyfunc
 import numpy as np
 import pytest
@@ -185,6 +186,25 @@ def test_a_logged_model_upscales_as_superres_upscale_does(tracker, store, tmp_pa
     np.testing.assert_array_equal(whole[0], super_resolve(for_inference(net, "edsr", device), images[0], device))
     with pytest.raises(MlflowException, match="uint8"):
         loaded.predict(images.astype(np.float32))
+
+
+def test_logging_a_model_leaves_mlflows_default_store_to_the_environment(tracker, store, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'before.db'}")
+    weights_folder(tmp_path / "weights")
+    with tracker.run("edsr", {}) as run_id:
+        log_model(tracker, run_id, tmp_path / "weights")  # into the tracker's store, through MLflow's default
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'after.db'}")
+    assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'after.db'}"  # not pinned to a value of the moment
+    assert "MLFLOW_EXPERIMENT_ID" not in os.environ
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'chosen.db'}")  # a notebook's own choice wins over the variable
+    try:
+        with tracker.run("edsr", {}) as run_id:
+            log_model(tracker, run_id, tmp_path / "weights")
+        assert tracker.client.get_run(run_id).outputs.model_outputs  # logged into the tracker's store all the same
+        assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'chosen.db'}"
+    finally:
+        mlflow.set_tracking_uri(None)
 
 
 def test_the_champion_alias_moves_only_when_the_best_model_changes(tracker, store, tmp_path):

@@ -232,17 +232,21 @@ class Tracker:
         """MLflow's model logging and registering go through its default client and experiment in
         places (a LoggedModel is made in the default experiment): within the block, both are this
         tracker's."""
-        previous, experiment = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_EXPERIMENT_ID")
-        mlflow.set_tracking_uri(self.tracking_uri)
-        os.environ["MLFLOW_EXPERIMENT_ID"] = self.experiment_id
+        saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")}
+        os.environ.update(MLFLOW_TRACKING_URI=self.tracking_uri, MLFLOW_EXPERIMENT_ID=self.experiment_id)
+        pinned = mlflow.get_tracking_uri()  # differs when code set it with mlflow.set_tracking_uri, which wins
+        if pinned != self.tracking_uri:
+            mlflow.set_tracking_uri(self.tracking_uri)
         try:
             yield
         finally:
-            mlflow.set_tracking_uri(previous)
-            if experiment is None:
-                os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-            else:
-                os.environ["MLFLOW_EXPERIMENT_ID"] = experiment
+            if pinned != self.tracking_uri:
+                mlflow.set_tracking_uri(pinned)  # (which also writes MLFLOW_TRACKING_URI: put back below)
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(k, v[:6000]) for k, v in sorted(flatten(params).items())]
