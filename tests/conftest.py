@@ -4,13 +4,18 @@ repository of its own, after one real ``dvc repro`` (Kedro, DVC, MLflow on SQLit
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import http.server
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +184,53 @@ def server(tmp_path: Path) -> Iterator[Server]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=10)
+
+
+# --- servers the tests start on 127.0.0.1, and the browser that looks at them ---------------------
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))  # Debian's; `make test` installs it
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_group(process: subprocess.Popen, seconds: float = 20) -> None:
+    """SIGTERM to the process group of ``process`` (a server and its children), SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=seconds)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def serving(command: list[str], url: str, cwd: Path | None, env: dict, log: Path,
+            seconds: float = 180) -> Iterator[str]:
+    """``command`` (a server) started in a session of its own, until ``url`` answers 200; stopped with its
+    children at the end (:func:`stop_group`). Its output goes to ``log``."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            assert process.poll() is None, f"{command[:4]} exited with {process.returncode}:\n{log.read_text()[-4000:]}"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"{url} did not answer in {seconds} s:\n{log.read_text()[-4000:]}"
+            time.sleep(0.5)
+        yield url
+    finally:
+        stop_group(process)

@@ -9,22 +9,16 @@ the test's ``tmp_path``."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ARCHITECTURES, run
+from conftest import ARCHITECTURES, CHROMIUM, CHROMIUM_ARGS, free_port, run, serving
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -32,9 +26,6 @@ from superres.data.imageio import write_png
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CHAMPION = "models:/superres-x2@champion"
 
 
@@ -46,43 +37,6 @@ def first_pipeline_run(client: MlflowClient, experiment_id: str):
     """The run of the fixture's own ``dvc repro`` (the first pipeline run of the store)."""
     return client.search_runs([experiment_id], "tags.`superres.kind` = 'pipeline'",
                               order_by=["attributes.start_time ASC"])[0]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serving(command: list[str], url: str, cwd: Path, env: dict, log: Path, seconds: float = 180) -> Iterator[str]:
-    """``command`` (a server) started in a session of its own, until ``url`` answers 200; stopped with its
-    children at the end."""
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    try:
-        deadline = time.monotonic() + seconds
-        while True:
-            assert process.poll() is None, f"{command[:4]} exited with {process.returncode}:\n{log.read_text()[-4000:]}"
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, f"{url} did not answer in {seconds} s:\n{log.read_text()[-4000:]}"
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_every_run_of_one_dvc_repro_is_a_child_of_its_pipeline_run_with_the_code_it_ran(project):

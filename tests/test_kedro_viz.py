@@ -7,16 +7,12 @@ skipped only where that browser is not installed. The screenshot is kept in the 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import re
-import signal
 import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,14 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import copy_project
+from conftest import CHROMIUM, CHROMIUM_ARGS, copy_project, serving
 from PIL import Image
 
 pytest.importorskip("kedro_viz", reason="kedro-viz is not installed (the `viz` and `dev` extras install it)")
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARCHITECTURE = "edsr"  # the pipeline the browser test expands
 
 pytestmark = pytest.mark.timeout(120)
@@ -54,20 +47,6 @@ def free_port() -> int:
 def get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=30) as response:
         return json.load(response)
-
-
-def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"kedro viz run exited with {server.returncode}:\n{server.stdout.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/main", timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (OSError, urllib.error.URLError):
-            time.sleep(0.3)
-    raise AssertionError(f"kedro viz run did not answer on {url} within {seconds} s")
 
 
 class Viz:
@@ -98,28 +77,10 @@ def viz(tmp_path_factory) -> Iterator[Viz]:
     port = free_port()
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
            "HOME": str(copy / "home"), "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kedro", "viz", "run", "--host", "127.0.0.1", "--port", str(port), "--no-browser"],
-        cwd=copy, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
-    )
+    command = [sys.executable, "-m", "kedro", "viz", "run", "--host", "127.0.0.1", "--port", str(port), "--no-browser"]
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, process)
+    with serving(command, f"{url}/api/main", copy, env, copy / "viz.log", seconds=60):
         yield Viz(url, registry)
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group (kedro-viz serves from a child process), SIGKILL if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):  # the group is gone already
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=10)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def test_the_api_serves_every_pipeline_of_the_registry(viz):

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BENCHMARK_FOLDER, ROOT, copy_project, run, tiny_params, write_benchmark_photos
+from conftest import BENCHMARK_FOLDER, ROOT, copy_project, free_port, run, tiny_params, write_benchmark_photos
 from mlflow.tracking import MlflowClient
 
 SCRIPT = ROOT / "scripts" / "mlflow-server"
@@ -43,12 +42,6 @@ def postgres_installed() -> bool:
 
 needs_postgres = pytest.mark.skipif(not postgres_installed(),
                                     reason="PostgreSQL's server is not installed (Debian: apt-get install postgresql)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env(home: Path) -> dict[str, str]:

@@ -7,24 +7,15 @@ where that browser is not installed at all.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CHROMIUM, CHROMIUM_ARGS, free_port, serving
 from PIL import Image
 from test_app import photo, save_edsr
 
 from superres.data.degrade import bicubic_resize
-
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.is_file(),
@@ -33,47 +24,16 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, server: subprocess.Popen, seconds: float = 40) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"superres app exited with {server.returncode}:\n{server.stdout.read()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"superres app did not answer on {url} within {seconds} s")
-
-
 @pytest.fixture
 def server(tmp_path):
     """``superres app`` on a free local port with a tiny x4 EDSR; killed (with its children) at the end."""
     save_edsr(tmp_path / "models" / "edsr", 4)
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "superres", "app", "--models", str(tmp_path / "models"), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
-    )
+    command = [sys.executable, "-m", "superres", "app", "--models", str(tmp_path / "models"), "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, process)
+    with serving(command, f"{url}/_stcore/health", None, env, tmp_path / "app.log", seconds=40):
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_upload_in_chromium_shows_the_result(server, tmp_path):

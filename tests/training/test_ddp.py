@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import torch
+from conftest import free_port
 from test_resume import SCRIPT, write_data
 
 from superres.models import create_model
@@ -20,12 +20,6 @@ from superres.training.trainer import seed_everything, train
 
 PARAMS = {"iterations": 4, "batch_size": 2, "lr": 1e-3, "val_every": 2, "log_every": 1, "checkpoint_every": 2,
           "device": "cpu"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_processes_end_with_identical_weights_and_only_rank_0_writes(tmp_path):
