@@ -399,21 +399,52 @@ class Resume:
 class MlflowCallback:
     """Training callback: logs the loss, the learning rate and every other number the trainer
     reports (the loss terms of a GAN) every ``log_every`` iterations as ``train/<key>``
-    (``train_loss`` as ``train/loss``), and the validation PSNR-Y at each validation."""
+    (``train_loss`` as ``train/loss``), and the validation PSNR-Y at each validation.
 
-    def __init__(self, tracker: Tracker, run_id: str) -> None:
-        self.tracker, self.run_id = tracker, run_id
+    The training numbers are written in batches, at most every ``flush_seconds`` and at each
+    validation, rather than one SQLite transaction per ``log_every`` (about 8 ms each: 3% of a short
+    SRCNN step). Use it as a context manager, or call :meth:`flush`: leaving the block writes what is
+    left, also when training fails or is interrupted."""
+
+    def __init__(self, tracker: Tracker, run_id: str, flush_seconds: float = 5.0) -> None:
+        self.tracker, self.run_id, self.flush_seconds = tracker, run_id, flush_seconds
+        self.pending: list[Metric] = []
+        self.flushed = time.monotonic()
+
+    def __enter__(self) -> MlflowCallback:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.flush()
+            return
+        try:  # keep the training's own error, not one of writing its last numbers
+            self.flush()
+        except Exception as error:
+            log.warning("MLflow run %s: the last training numbers were not written: %s", self.run_id, error)
 
     def on_log(self, step: int, metrics: dict[str, float]) -> None:
-        numbers = {
-            "train/loss" if key == "train_loss" else f"train/{key}": float(value)
+        now = int(time.time() * 1000)
+        self.pending += [
+            Metric("train/loss" if key == "train_loss" else f"train/{key}", float(value), now, step)
             for key, value in metrics.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)
-        }
-        self.tracker.log_metrics(self.run_id, numbers, step)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+        ]
+        if time.monotonic() - self.flushed >= self.flush_seconds:
+            self.flush()
 
     def on_validation(self, step: int, metrics: dict[str, float]) -> None:
+        self.flush()
         self.tracker.log_metrics(self.run_id, {"val/psnr_y": metrics["val_psnr_y"]}, step)
+
+    def on_train_end(self, result: object) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the training numbers logged since the last flush (MLflow takes 1000 per call)."""
+        pending, self.pending, self.flushed = self.pending, [], time.monotonic()
+        for i in range(0, len(pending), 1000):
+            self.tracker.client.log_batch(self.run_id, metrics=pending[i : i + 1000])
 
 
 # The model registry: versions of trained weights under a name, for `superres upscale --model

@@ -521,9 +521,29 @@ def test_a_checkpoint_that_is_not_understood_is_a_clear_error(tmp_path):
 def test_mlflow_callback_logs_every_number(tmp_path):
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "exp")
     run_id = tracker.start_run("esrgan", {})
-    MlflowCallback(tracker, run_id).on_log(3, {"train_loss": 0.5, "lr": 1e-3, "adversarial": 0.7, "discriminator": 1.2})
+    with MlflowCallback(tracker, run_id) as callback:
+        callback.on_log(3, {"train_loss": 0.5, "lr": 1e-3, "adversarial": 0.7, "discriminator": 1.2})
     metrics = tracker.client.get_run(run_id).data.metrics
     assert metrics == {"train/loss": 0.5, "train/lr": 1e-3, "train/adversarial": 0.7, "train/discriminator": 1.2}
+
+
+def test_mlflow_callback_writes_in_batches_and_loses_nothing_on_a_failure(tmp_path):
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "exp")
+    run_id = tracker.start_run("srcnn", {})
+    history = lambda key: [m.step for m in tracker.client.get_metric_history(run_id, key)]  # noqa: E731
+    with pytest.raises(RuntimeError, match="diverged"), MlflowCallback(tracker, run_id, flush_seconds=3600) as callback:
+        for step in range(1, 601):  # 1200 numbers: more than one log_batch takes
+            callback.on_log(step, {"train_loss": 1 / step, "lr": 1e-3})
+        assert history("train/loss") == []  # not one transaction per log
+        callback.on_validation(300, {"val_psnr_y": 30.0})  # a validation writes what came before it
+        assert history("train/loss") == list(range(1, 601)) and history("val/psnr_y") == [300]
+        callback.on_log(601, {"train_loss": 0.1, "lr": 1e-3})
+        raise RuntimeError("diverged")
+    assert history("train/loss") == list(range(1, 602))  # leaving the block wrote the last one
+
+    with MlflowCallback(tracker, run_id, flush_seconds=0) as callback:
+        callback.on_log(700, {"train_loss": 0.2})
+        assert history("train/loss")[-1] == 700  # due at once: written as it is logged
 
 
 @pytest.mark.gpu

@@ -135,9 +135,10 @@ def train_model(
     try:
         # SIGTERM (timeout, CI, containers) ends the run as Ctrl-C does: KILLED, the checkpoint kept
         with terminate_as_interrupt(), tracker.training_run(architecture, params, tags, resume) as run_id:
-            result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[MlflowCallback(tracker, run_id)],
-                           discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder, resume=True,
-                           metadata={RUN_ID_KEY: run_id}, architecture=architecture)
+            with MlflowCallback(tracker, run_id) as callback:  # what is logged reaches the run, also on a failure
+                result = train(model, dataset, val_pairs, config, scale=scale, callbacks=[callback],
+                               discriminator=discriminator, perceptual=perceptual, checkpoint_dir=run_folder,
+                               resume=True, metadata={RUN_ID_KEY: run_id}, architecture=architecture)
             tracker.set_tags(run_id, {"superres.precision": result.precision})  # what train() computed in
             if result.resumed_from:
                 notes.append(f"resumed from the checkpoint of iteration {result.resumed_from}")
