@@ -402,8 +402,8 @@ class MlflowCallback:
     (``train_loss`` as ``train/loss``), and the validation PSNR-Y at each validation.
 
     The training numbers are written in batches, at most every ``flush_seconds`` and at each
-    validation, rather than one SQLite transaction per ``log_every`` (about 8 ms each: 3% of a short
-    SRCNN step). Use it as a context manager, or call :meth:`flush`: leaving the block writes what is
+    validation, rather than one SQLite transaction per ``log_every`` (8-15 ms each: 6% of a short
+    SRCNN training, BENCHMARKS.md). Use it as a context manager, or call :meth:`flush`: leaving the block writes what is
     left, also when training fails or is interrupted."""
 
     def __init__(self, tracker: Tracker, run_id: str, flush_seconds: float = 5.0) -> None:

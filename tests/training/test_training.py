@@ -530,7 +530,10 @@ def test_mlflow_callback_logs_every_number(tmp_path):
 def test_mlflow_callback_writes_in_batches_and_loses_nothing_on_a_failure(tmp_path):
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "exp")
     run_id = tracker.start_run("srcnn", {})
-    history = lambda key: [m.step for m in tracker.client.get_metric_history(run_id, key)]  # noqa: E731
+
+    def history(key: str) -> list[int]:
+        return [m.step for m in tracker.client.get_metric_history(run_id, key)]
+
     with pytest.raises(RuntimeError, match="diverged"), MlflowCallback(tracker, run_id, flush_seconds=3600) as callback:
         for step in range(1, 601):  # 1200 numbers: more than one log_batch takes
             callback.on_log(step, {"train_loss": 1 / step, "lr": 1e-3})
