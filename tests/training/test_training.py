@@ -19,7 +19,7 @@ from superres.models.weights import Weights, load_model, load_weights, save_weig
 from superres.tracking import MlflowCallback, Tracker
 from superres.training import checkpoint, trainer
 from superres.training.config import TrainConfig
-from superres.training.data import PatchDataset
+from superres.training.data import PatchDataset, _dihedral_gather, _dihedral_views
 from superres.training.trainer import (
     batch_generator,
     build_optimizer,
@@ -321,6 +321,18 @@ def test_augmentation_applies_one_of_the_eight_dihedral_transforms_to_each_pair(
     assert seen == set(range(8))
     plain = PatchDataset(np.repeat(lr, 4, 0), np.repeat(hr, 4, 0), augment=False)
     assert all(np.array_equal(x, hr[0]) for x in plain.batch(8, batch_generator(0, 1, 0))[1].numpy())
+
+
+@pytest.mark.parametrize("shape", [(16, 3, 6, 6), (16, 1, 4, 6)])
+def test_the_cpu_and_gpu_ways_of_augmenting_give_the_same_batch(shape):
+    """The CPU copies each sample through a NumPy view, a GPU gathers: the same transform of every
+    sample, for all eight codes (each sample its own code twice over) and for non-square patches."""
+    x = torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    codes = torch.arange(16) % 8
+    flips = torch.stack([(codes >> bit) & 1 for bit in range(3)]).bool().reshape(3, 16, 1, 1, 1)
+    views, gathered = _dihedral_views(x, flips), _dihedral_gather(x, flips)
+    assert views.is_contiguous() and torch.equal(views, gathered)
+    assert torch.equal(views[0], x[0]) and not torch.equal(views[1], x[1])
 
 
 def test_training_crops_are_aligned_windows_of_the_prepared_patches(data):

@@ -73,14 +73,40 @@ def _aligned_window(
 
 def _dihedral(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
     """Per sample: flip horizontally, vertically and transpose where ``flips[0/1/2]`` say so (a
-    non-square patch is never transposed). One gather over the pixels of the whole batch, each
-    sample reading through the pixel order of its transform: on the CPU about a third to a fifth
-    of the time of a ``torch.where`` per transform, which copies the whole batch twice for each."""
+    non-square patch is never transposed).
+
+    On the CPU each sample is copied once through a NumPy view of its transform: for a batch of 16
+    48-pixel patches about a quarter of the time of the gather below, whose index tensor (8 bytes per
+    pixel) costs more to build and read than the uint8 pixels it moves. On a GPU, one gather over the
+    pixels of the whole batch, each sample reading through the pixel order of its transform (a
+    third to a fifth of the time of a ``torch.where`` per transform). Both give the same batch."""
+    return _dihedral_views(x, flips) if x.device.type == "cpu" else _dihedral_gather(x, flips)
+
+
+def _dihedral_gather(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """:func:`_dihedral` on a GPU: one gather through each sample's pixel order."""
     n, c, h, w = x.shape
     bits = flips.reshape(3, n).long()
     code = bits[0] + 2 * bits[1] + (4 * bits[2] if h == w else 0)
     index = _dihedral_orders(h, w, x.device)[code]  # n x (h * w)
     return x.reshape(n, c, h * w).gather(2, index[:, None, :].expand(n, c, h * w)).view(n, c, h, w)
+
+
+def _dihedral_views(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """:func:`_dihedral` on the CPU: one copy per sample of its flipped/transposed NumPy view."""
+    pixels = x.numpy()
+    square = pixels.shape[-1] == pixels.shape[-2]
+    out = np.empty_like(pixels)
+    for i, (horizontal, vertical, transpose) in enumerate(flips.reshape(3, -1).t().tolist()):
+        sample = pixels[i]
+        if horizontal:
+            sample = sample[..., ::-1]
+        if vertical:
+            sample = sample[..., ::-1, :]
+        if transpose and square:
+            sample = sample.swapaxes(-1, -2)
+        out[i] = sample
+    return torch.from_numpy(out)
 
 
 @functools.cache
