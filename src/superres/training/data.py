@@ -37,9 +37,9 @@ class PatchDataset:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``size`` random pairs as uint8 NCHW tensors, drawn and augmented from ``generator`` alone.
 
-        One fancy-indexing read per array, of the crop window only, and the dihedral transforms
-        applied to the whole batch as one gather: no Python per sample, so this keeps well ahead
-        of the trainer. ``crop`` (HR pixels, a multiple of the scale) is one random aligned window
+        One fancy-indexing read per array, of the crop window only, then the dihedral transforms
+        (:func:`_dihedral`: one copy per sample on the CPU, one gather for the batch on a GPU), so
+        this keeps well ahead of the trainer. ``crop`` (HR pixels, a multiple of the scale) is one random aligned window
         of that size in the stored patches, so an architecture can train on smaller patches than
         prepared. The uint8 batch moves to ``device`` before it is augmented, so a GPU does that work.
         """
