@@ -25,7 +25,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BENCHMARK_FOLDER, ROOT, copy_project, free_port, run, tiny_params, write_benchmark_photos
+from conftest import (
+    BENCHMARK_FOLDER,
+    ROOT,
+    copy_project,
+    free_port,
+    run,
+    stop_group,
+    tiny_params,
+    write_benchmark_photos,
+)
 from mlflow.tracking import MlflowClient
 
 SCRIPT = ROOT / "scripts" / "mlflow-server"
@@ -119,14 +128,7 @@ def team_server(env: dict[str, str], log: Path) -> Iterator[TeamServer]:
         wait_for_health(server)
         yield server
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)  # the script stops MLflow, then PostgreSQL
-        try:
-            process.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        stop_group(process, seconds=90)  # on SIGTERM the script stops MLflow, then PostgreSQL
         # the database, had the script not stopped it (a no-op when it did)
         subprocess.run([str(SCRIPT), "stop", "--dir", str(folder)], env=env, capture_output=True, timeout=120)
         for pid in live_processes_of_group(process.pid):

@@ -253,23 +253,21 @@ class Tracker:
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i : i + 100])
 
+    def log_points(self, run_id: str, points: Iterable[Metric]) -> None:
+        """Write metric points (name, value, time, step), NaN left out, 1000 per call (MLflow's limit)."""
+        batch = [point for point in points if not math.isnan(point.value)]
+        for i in range(0, len(batch), 1000):
+            self.client.log_batch(run_id, metrics=batch[i : i + 1000])
+
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in metrics.items() if not math.isnan(float(v))]
-        if batch:
-            self.client.log_batch(run_id, metrics=batch)
+        self.log_points(run_id, (Metric(k, float(v), now, step) for k, v in metrics.items()))
 
     def log_history(self, run_id: str, rows: Iterable[Mapping[str, float]], keys: Mapping[str, str]) -> None:
         """Log curves from history rows: ``keys`` maps a column to its metric name."""
         now = int(time.time() * 1000)
-        batch = [
-            Metric(name, float(row[col]), now, int(row["step"]))
-            for row in rows
-            for col, name in keys.items()
-            if col in row and not math.isnan(float(row[col]))
-        ]
-        for i in range(0, len(batch), 1000):
-            self.client.log_batch(run_id, metrics=batch[i : i + 1000])
+        self.log_points(run_id, (Metric(name, float(row[col]), now, int(row["step"]))
+                                 for row in rows for col, name in keys.items() if col in row))
 
     def log_artifacts(self, run_id: str, folder: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(run_id, str(folder), artifact_path)
@@ -428,7 +426,7 @@ class MlflowCallback:
         self.pending += [
             Metric("train/loss" if key == "train_loss" else f"train/{key}", float(value), now, step)
             for key, value in metrics.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
         ]
         if time.monotonic() - self.flushed >= self.flush_seconds:
             self.flush()
@@ -441,10 +439,9 @@ class MlflowCallback:
         self.flush()
 
     def flush(self) -> None:
-        """Write the training numbers logged since the last flush (MLflow takes 1000 per call)."""
+        """Write the training numbers logged since the last flush."""
         pending, self.pending, self.flushed = self.pending, [], time.monotonic()
-        for i in range(0, len(pending), 1000):
-            self.tracker.client.log_batch(self.run_id, metrics=pending[i : i + 1000])
+        self.tracker.log_points(self.run_id, pending)
 
 
 # The model registry: versions of trained weights under a name, for `superres upscale --model
